@@ -1,0 +1,115 @@
+package io.gomem.demo;
+
+import io.gomem.os.KernelView;
+import io.gomem.os.MemState;
+import io.gomem.os.OsMemory;
+import io.gomem.os.Purpose;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * gomem's main job for now: walks one region through every state of Go's OS state machine and,
+ * at each step, asks the kernel (/proc/self/smaps, mincore) whether it agrees. Prints one
+ * {@code demo:} line per step and exits 0 only if every check held. Run with
+ * {@code -Dgomem.debug=sys} to also see the OS layer's own line for each transition on stderr.
+ */
+public final class Demo {
+    private static final long PAGE = OsMemory.PAGE_SIZE;
+    private static int failures;
+
+    private Demo() {
+    }
+
+    public static void main(String[] args) {
+        OsMemory os = new OsMemory();
+        long pages = 64;
+        long touched = 16;
+        long len = pages * PAGE;
+        long limit = KernelView.cgroupMemoryLimit();
+        say("cgroup memory limit " + (limit < 0 ? "none" : limit));
+        say("OS page size " + PAGE + " B, region " + pages + " pages, touching " + touched);
+
+        // One guard page on each side keeps our range its own mapping, so smaps' Rss is exact.
+        long guarded = os.sysReserve(0, len + 2 * PAGE, Purpose.OTHER);
+        long base = guarded + PAGE;
+        check("sysReserve", "None -> Reserved", os.stateAt(base) == MemState.RESERVED,
+                "---p".equals(KernelView.permsAt(base)), base, len, 0);
+
+        os.sysMap(base, len);
+        check("sysMap", "Reserved -> Prepared", os.isState(base, len, MemState.PREPARED),
+                "rw-p".equals(KernelView.permsAt(base)), base, len, 0);
+
+        os.sysUsed(base, len);
+        MemorySegment seg = MemorySegment.ofAddress(base).reinterpret(len);
+        for (long i = 0; i < touched; i++) {
+            seg.set(ValueLayout.JAVA_BYTE, i * PAGE, (byte) 0x5a);
+        }
+        check("sysUsed", "Prepared -> Ready, " + touched + " pages touched", os.isState(base, len, MemState.READY),
+                "rw-p".equals(KernelView.permsAt(base)), base, len, touched * PAGE);
+
+        os.sysUnused(base, len);
+        check("sysUnused", "Ready -> Prepared", os.isState(base, len, MemState.PREPARED), true, base, len, 0);
+        boolean zero = true;
+        for (long i = 0; i < touched; i++) {
+            zero &= seg.get(ValueLayout.JAVA_BYTE, i * PAGE) == 0;
+        }
+        // Reading maps the kernel's shared zero page: no Rss, though mincore counts it resident.
+        record("sysUnused", "bytes read back " + (zero ? "zero" : "NOT zero") + ", smaps Rss "
+                + KernelView.smapsRss(base, len) + " B (expect 0 B)", zero && KernelView.smapsRss(base, len) == 0);
+
+        os.sysUsed(base, len);
+        seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+        record("sysUsed", "Prepared -> Ready again, 1 page written: smaps Rss " + KernelView.smapsRss(base, len)
+                + " B (expect " + PAGE + " B)", os.isState(base, len, MemState.READY)
+                && KernelView.smapsRss(base, len) == PAGE);
+
+        os.sysFault(base, len);
+        check("sysFault", "Ready -> Reserved", os.isState(base, len, MemState.RESERVED),
+                "---p".equals(KernelView.permsAt(base)), base, len, 0);
+
+        try {
+            os.sysUsed(base, len);
+            record("refused", "sysUsed of a Reserved range was NOT refused", false);
+        } catch (IllegalStateException expected) {
+            record("refused", "illegal sysUsed of Reserved range: " + expected.getMessage(), true);
+        }
+
+        os.sysFree(guarded, len + 2 * PAGE);
+        record("sysFree", "Reserved -> None: maps " + KernelView.permsAt(base) + " (expect no mapping)",
+                os.stateAt(base) == MemState.NONE && KernelView.mappings(base, len).isEmpty());
+
+        long direct = os.sysAlloc(len, Purpose.OTHER);
+        MemorySegment.ofAddress(direct).reinterpret(len).fill((byte) 7);
+        record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: resident "
+                + KernelView.residentBytes(direct, len) + " B (expect " + len + ")",
+                KernelView.residentBytes(direct, len) == len && os.stateAt(direct) == MemState.READY);
+        os.sysFree(direct, len);
+        os.checkInvariants();
+        record("accounting", "Reserved " + os.bytes(MemState.RESERVED) + " B, Prepared " + os.bytes(MemState.PREPARED)
+                + " B, Ready " + os.bytes(MemState.READY) + " B after freeing everything",
+                os.bytes(MemState.RESERVED) + os.bytes(MemState.PREPARED) + os.bytes(MemState.READY) == 0);
+
+        say(failures == 0 ? "all checks passed" : failures + " check(s) FAILED");
+        System.exit(failures == 0 ? 0 : 1);
+    }
+
+    private static void check(String call, String what, boolean state, boolean extra, long base, long len, long wantRss) {
+        long rss = KernelView.smapsRss(base, len);
+        long resident = KernelView.residentBytes(base, len);
+        boolean ok = state && extra && rss == wantRss && resident == wantRss;
+        record(call, what + ": maps " + KernelView.permsAt(base) + ", smaps Rss " + rss + " B, mincore "
+                + resident + " B (expect " + wantRss + " B)", ok);
+    }
+
+    private static void record(String step, String text, boolean ok) {
+        if (!ok) {
+            failures++;
+        }
+        say(step + ": " + text + (ok ? " ok" : " FAILED"));
+    }
+
+    private static void say(String s) {
+        System.out.println("demo: " + s);
+    }
+}
