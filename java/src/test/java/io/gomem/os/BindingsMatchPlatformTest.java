@@ -1,0 +1,97 @@
+package io.gomem.os;
+
+import io.gomem.bindings.linux.LinuxSys;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The bindings are generated once and committed: this proves they still match this platform.
+ * It compiles native/probe/constants.c with gcc against the same header jextract read, runs it,
+ * and compares every constant named in bindings/jextract.args with the generated value.
+ */
+class BindingsMatchPlatformTest {
+    private static final Path NATIVE = Path.of(System.getProperty("gomem.native.dir", "../native"));
+    private static final Path ARGS = NATIVE.resolveSibling("bindings").resolve("jextract.args");
+
+    @TempDir
+    static Path tmp;
+
+    private static Map<String, Long> probe;
+
+    private static synchronized Map<String, Long> probe() throws IOException, InterruptedException {
+        if (probe == null) {
+            Path exe = tmp.resolve("constants");
+            run(List.of("gcc", "-Wall", "-Werror", "-I", NATIVE.resolve("include").toString(),
+                    NATIVE.resolve("probe/constants.c").toString(), "-o", exe.toString()));
+            Map<String, Long> values = new LinkedHashMap<>();
+            for (String line : run(List.of(exe.toString())).split("\n")) {
+                int sp = line.lastIndexOf(' ');
+                values.put(line.substring(0, sp), Long.parseLong(line.substring(sp + 1)));
+            }
+            probe = values;
+        }
+        return probe;
+    }
+
+    private static String run(List<String> cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "timed out: " + cmd);
+        assertEquals(0, p.exitValue(), () -> cmd + " failed:\n" + out);
+        return out;
+    }
+
+    static List<String> constantsInArgsFile() throws IOException {
+        List<String> lines = Files.readAllLines(ARGS);
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < lines.size() - 1; i++) {
+            if (lines.get(i).trim().equals("--include-constant")) {
+                names.add(lines.get(i + 1).trim());
+            }
+        }
+        return names;
+    }
+
+    @TestFactory
+    List<DynamicTest> everyConstantMatchesTheCCompiler() throws IOException {
+        List<DynamicTest> tests = new ArrayList<>();
+        List<String> names = constantsInArgsFile();
+        assertFalse(names.isEmpty(), "no --include-constant in " + ARGS);
+        for (String name : names) {
+            tests.add(DynamicTest.dynamicTest(name, () -> {
+                Long c = probe().get(name);
+                assertNotNull(c, name + " is in jextract.args but the C probe does not print it");
+                Method m = LinuxSys.class.getMethod(name);
+                Object v = m.invoke(null);
+                long java = v instanceof MemorySegment s ? s.address() : ((Number) v).longValue();
+                assertEquals(c.longValue(), java, name + ": C says " + c + ", bindings say " + java);
+            }));
+        }
+        return tests;
+    }
+
+    @Test
+    void pageSizeAgreesWithSysconf() throws Exception {
+        assertEquals(probe().get("sysconf(_SC_PAGESIZE)").longValue(), OsMemory.PAGE_SIZE);
+        assertEquals(OsMemory.PAGE_SIZE, LinuxSys.getpagesize());
+    }
+}
