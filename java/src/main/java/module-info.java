@@ -9,5 +9,6 @@ module io.gomem {
     requires io.gomem.bindings;
     requires java.logging;
 
+    exports io.gomem;
     exports io.gomem.os;
 }

@@ -217,6 +217,29 @@ public final class OsMemory {
     }
 
     /**
+     * Prepared → Ready for every Prepared page of a range whose pages are all Prepared or Ready
+     * (Ready pages are left as they are): what the heap needs when a run of pages it reuses was
+     * partly scavenged. Returns the bytes that became Ready.
+     */
+    public long sysUsedWherePrepared(long addr, long len) {
+        checkRange("sysUsed", addr, len);
+        lock.lock();
+        try {
+            checkStates("sysUsed", addr, addr + len, FROM_MAPPED, MemState.READY);
+            long made = 0;
+            for (Segment s : segments(addr, addr + len)) {
+                if (s.state == MemState.PREPARED) {
+                    sysUsed(s.start, s.end - s.start); // reentrant lock: one step with the check above
+                    made += s.end - s.start;
+                }
+            }
+            return made;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
      * Ready → Prepared: tells the kernel the contents are not needed, so it may take the backing
      * pages (Rss drops at once with DONTNEED; lazily with FREE). Contents are undefined after.
      */

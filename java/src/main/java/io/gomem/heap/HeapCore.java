@@ -1,0 +1,310 @@
+package io.gomem.heap;
+
+import io.gomem.os.OsMemory;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The heap's entry points for the public API ({@code io.gomem.GoHeap}): the P slots of
+ * {@link MCache}s and the allocation and free paths through them, the checks of bad input, and
+ * close. The API class adds argument checking and MemorySegment views; this class is the
+ * machine.
+ *
+ * <h2>P slots</h2>
+ * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
+ * An operation leases one ({@link #lease}): it starts at the slot its thread id hashes to and
+ * takes the first free one with a CAS; leases last one operation, so a thread that dies or idles
+ * holds nothing, and any number of threads, virtual or not, share {@code procs} caches.
+ *
+ * <h2>Guards</h2>
+ * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an
+ * operation that holds a lease and then sees {@code closed == false} completes before the heap
+ * goes away. Everything else is in the components' own guards.
+ */
+public final class HeapCore {
+    /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
+    public static final long MAX_ALLOC = 1L << 46;
+
+    final MHeap heap;
+    private final MCache[] caches;
+    private volatile boolean closed;
+
+    public HeapCore(OsMemory os, int procs) {
+        if (procs < 1 || procs > 4096) {
+            throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+        }
+        this.heap = new MHeap(os);
+        this.caches = new MCache[procs];
+        for (int i = 0; i < procs; i++) {
+            caches[i] = new MCache(heap, i);
+        }
+    }
+
+    public int procs() {
+        return caches.length;
+    }
+
+    private MCache lease() {
+        MCache[] cs = caches;
+        int n = cs.length;
+        int i = (int) (Thread.currentThread().threadId() % n);
+        for (int round = 0; ; round++) {
+            for (int k = 0; k < n; k++) {
+                MCache c = cs[i];
+                if (c.tryLease()) {
+                    if (closed) {
+                        c.release();
+                        throw closedException();
+                    }
+                    return c;
+                }
+                if (++i == n) {
+                    i = 0;
+                }
+            }
+            if (closed) {
+                throw closedException();
+            }
+            if (round < 8) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield(); // lets a virtual thread that holds a lease get its carrier back
+            }
+        }
+    }
+
+    private static IllegalStateException closedException() {
+        return new IllegalStateException("heap is closed: no allocation or free after close()");
+    }
+
+    /**
+     * {@code size} bytes (0 ≤ size ≤ {@link #MAX_ALLOC}) aligned to {@code align} (a power of two),
+     * zeroed if {@code zero}; returns the address.
+     */
+    public long allocate(long size, long align, boolean zero) {
+        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 16) {
+            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && align <= 8 && (size & (align - 1)) == 0) {
+                MCache c = lease();
+                try {
+                    return c.allocTiny(size);
+                } finally {
+                    c.release();
+                }
+            }
+            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(align == 16 && size < 16 ? 16 : size), !zero);
+            return allocSmall(sc, size, zero);
+        }
+        checkSize(size, align);
+        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
+            // Over-aligned small object: the smallest class whose size is a multiple of align.
+            int cls = SizeClasses.sizeToClass(Math.max(size, align));
+            while (cls < SizeClasses.NUM_SIZE_CLASSES && SizeClasses.classSize(cls) % align != 0) {
+                cls++;
+            }
+            if (cls < SizeClasses.NUM_SIZE_CLASSES) {
+                return allocSmall(SizeClasses.spanClass(cls, !zero), size, zero);
+            }
+        }
+        if (closed) {
+            throw closedException();
+        }
+        MSpan s = heap.allocLarge(size, Math.max(align, 1));
+        long p = s.base + s.largeOffset;
+        if (zero && s.needZero) {
+            MemorySegment.ofAddress(p).reinterpret(size).fill((byte) 0);
+        }
+        return p;
+    }
+
+    private long allocSmall(int sc, long size, boolean zero) {
+        MCache c = lease();
+        long p;
+        boolean dirty;
+        try {
+            p = c.allocSmall(sc);
+            dirty = zero && c.alloc[sc].needZero;
+        } finally {
+            c.release();
+        }
+        if (dirty) {
+            MemorySegment.ofAddress(p).reinterpret(SizeClasses.classSize(SizeClasses.sizeClassOf(sc))).fill((byte) 0);
+        }
+        return p;
+    }
+
+    static void checkSize(long size, long align) {
+        if (size < 0) {
+            throw new IllegalArgumentException("size " + size + " is negative: sizes are 0 to " + MAX_ALLOC + " bytes");
+        }
+        if (size > MAX_ALLOC) {
+            throw new IllegalArgumentException("size " + size + " exceeds the largest object, " + MAX_ALLOC + " bytes (64 TiB)");
+        }
+        if (align <= 0 || (align & (align - 1)) != 0) {
+            throw new IllegalArgumentException("alignment " + align + " is not a power of two");
+        }
+        if (align > MAX_ALLOC) {
+            throw new IllegalArgumentException("alignment " + align + " exceeds " + MAX_ALLOC);
+        }
+    }
+
+    /** Frees what {@link #allocate} returned. Any thread. */
+    public void free(long addr) {
+        if (closed) {
+            throw closedException();
+        }
+        MSpan s = heap.spanOf(addr);
+        if (s == null) {
+            throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                    + ": not an address this heap returned (no span of this heap holds it)");
+        }
+        switch (s.state) {
+            case MSpan.STATE_LARGE -> {
+                long obj = s.base + s.largeOffset;
+                if (addr != obj) {
+                    throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                            + ": an interior address of the " + s.elemSize + " B object at 0x" + Long.toHexString(obj)
+                            + "; free takes the address allocate returned");
+                }
+                s.markLargeFree(addr);
+                heap.freeSpan(s);
+            }
+            case MSpan.STATE_SMALL -> {
+                if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
+                    MCache.freeTiny(heap, s, addr);
+                    return;
+                }
+                int idx = s.slotOf(addr);
+                if (idx < 0) {
+                    long off = addr - s.base;
+                    long start = s.base + Math.min(off / s.elemSize, s.nelems - 1) * s.elemSize;
+                    throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                            + ": an interior address (the " + s.elemSize + " B slot starts at 0x" + Long.toHexString(start)
+                            + "); free takes the address allocate returned");
+                }
+                if (s.markFree(idx, addr)) {
+                    heap.central[s.spanClass].onFree(s);
+                }
+            }
+            default -> throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
+                    + ": no live object there (double free, or never allocated)");
+        }
+    }
+
+    /** The usable size of the object at {@code addr}: its slot size, or the large object's size. */
+    public long usableSize(long addr) {
+        MSpan s = heap.spanOf(addr);
+        if (s == null || s.state == MSpan.STATE_FREE) {
+            throw new IllegalArgumentException("0x" + Long.toHexString(addr) + " is not an object of this heap");
+        }
+        return s.spanClass == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE - ((addr - s.base) & 15) : s.elemSize;
+    }
+
+    /** Runs {@code r} while holding every P slot's lease: no allocation is in flight. */
+    private void stopTheWorld(Runnable r) {
+        int held = 0;
+        try {
+            for (MCache c : caches) {
+                while (!c.tryLease()) {
+                    Thread.onSpinWait();
+                }
+                held++;
+            }
+            r.run();
+        } finally {
+            for (int i = 0; i < held; i++) {
+                caches[i].release();
+            }
+        }
+    }
+
+    /**
+     * Flushes every P's cache, sweeps every span class and returns every free page to the OS
+     * (Go's {@code debug.FreeOSMemory}). Returns the bytes released.
+     */
+    public long releaseMemory() {
+        long[] released = new long[1];
+        stopTheWorld(() -> {
+            checkOpen();
+            for (MCache c : caches) {
+                c.releaseAll();
+            }
+            for (MCentral c : heap.central) {
+                if (c != null) {
+                    c.sweepAll();
+                }
+            }
+            released[0] = heap.scavenge(Long.MAX_VALUE) << MHeap.PAGE_SHIFT;
+        });
+        return released[0];
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw closedException();
+        }
+    }
+
+    /** Live objects and their slot bytes, recomputed from every span (slow; quiescent only). */
+    public long[] liveObjectsSlow() {
+        long[] r = new long[2];
+        stopTheWorld(() -> {
+            checkOpen();
+            heap.forEachSpan(s -> {
+                if (s.state == MSpan.STATE_LARGE) {
+                    if (s.largeState == 1) {
+                        r[0]++;
+                        r[1] += s.elemSize;
+                    }
+                } else if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
+                    for (int i = 0; i < s.nelems; i++) {
+                        r[0] += MCache.tinyLive(s, i);
+                    }
+                } else {
+                    long live = s.allocCount - s.pendingFrees();
+                    r[0] += live;
+                    r[1] += live * s.elemSize;
+                }
+            });
+        });
+        return r;
+    }
+
+    /** Mapped bytes, bytes in spans, and reserved bytes: a first look at the heap's footprint. */
+    public MHeap.Counters counters() {
+        return heap.counters();
+    }
+
+    /** Checks every component's invariants (stops the world for it). */
+    public void checkInvariants() {
+        stopTheWorld(() -> {
+            checkOpen();
+            SizeClasses.checkInvariants();
+            for (MCache c : caches) {
+                for (MSpan s : c.alloc) {
+                    if (s != MCache.EMPTY) {
+                        if (s.where != MSpan.IN_CACHE || s.state != MSpan.STATE_SMALL) {
+                            throw new IllegalStateException("cache " + c.id + " holds " + s + " where=" + s.where);
+                        }
+                        s.checkInvariants();
+                    }
+                }
+            }
+            heap.checkInvariants();
+        });
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. */
+    public void close() {
+        stopTheWorld(() -> {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            heap.releaseAll();
+        });
+    }
+}

@@ -1,0 +1,222 @@
+package io.gomem.heap;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A per-P allocation cache (Go's {@code mcache}): one span per span class to allocate from with
+ * no lock, plus the tiny allocator.
+ *
+ * <h2>Call tree</h2>
+ * <pre>
+ *   allocSmall(spanClass)
+ *     └─ alloc[spanClass].nextFreeFast()          ← the fast path: ctz, shift, add; no lock
+ *          └─ refill(spanClass)                   ← span exhausted (or cache word crossing)
+ *               ├─ span.alloc()                   ← next word of the alloc bits
+ *               ├─ central.uncacheSpan(old)       ← MCentral lock
+ *               └─ central.cacheSpan()            ← MCentral lock; may call MHeap (heap lock)
+ *   allocTiny(size)                               ← bump inside the current 16 B block
+ *     └─ allocSmall(TINY_SPAN_CLASS)              ← a new block
+ * </pre>
+ *
+ * <h2>Tiny blocks</h2>
+ * Objects under 16 bytes with no zeroing share 16-byte blocks (Go's tiny allocator). A block's
+ * mask in {@link MSpan#tinyMasks} has bit k set while the tiny object at offset k is live, and
+ * bit {@link #TINY_OWNED} while it is this cache's current block. Whoever clears the last bit
+ * (a freeing thread, or this cache moving to a new block) frees the block's slot in its span.
+ *
+ * <h2>Guards</h2>
+ * Every field but {@link #lease} belongs to whoever holds the lease: one thread at a time takes
+ * it with a CAS ({@link #tryLease}) for the length of one operation and gives it back with a
+ * release store, so the cache needs no lock and is never tied to a Java thread (no leak when
+ * threads die, no growth with virtual threads). {@link #lease} is CAS / volatile only.
+ */
+final class MCache {
+    static final int TINY_OWNED = 1 << 16;
+    private static final VarHandle LEASE;
+    private static final VarHandle MASKS = MethodHandles.arrayElementVarHandle(int[].class);
+
+    static {
+        try {
+            LEASE = MethodHandles.lookup().findVarHandle(MCache.class, "lease", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** A span with no slots: the initial occupant of every class, so the fast path needs no null check. */
+    static final MSpan EMPTY = new MSpan();
+
+    static {
+        EMPTY.nelems = 0;
+        EMPTY.allocCache = 0;
+    }
+
+    private final MHeap heap;
+    final int id;
+    /** Lease holder only. Current span per span class (plus the tiny class); EMPTY if none. */
+    final MSpan[] alloc = new MSpan[SizeClasses.NUM_SPAN_CLASSES + 1];
+    /** Lease holder only. Allocations per span class (slots handed out; tiny objects under TINY). */
+    final long[] allocs = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
+
+    // Tiny allocator state: lease holder only.
+    private long tiny;
+    private int tinyOffset;
+    private MSpan tinySpan;
+    private int tinyIdx;
+
+    /** 0 free, 1 leased. CAS to take, release store to give back. */
+    private volatile int lease;
+
+    MCache(MHeap heap, int id) {
+        this.heap = heap;
+        this.id = id;
+        java.util.Arrays.fill(alloc, EMPTY);
+    }
+
+    boolean tryLease() {
+        return lease == 0 && LEASE.compareAndSet(this, 0, 1);
+    }
+
+    void release() {
+        LEASE.setRelease(this, 0);
+    }
+
+    boolean isLeasedByAnyone() {
+        return lease != 0;
+    }
+
+    /** One slot of {@code spanClass}; its address. Never 0 (throws if the heap cannot grow). */
+    long allocSmall(int spanClass) {
+        long p = alloc[spanClass].nextFreeFast();
+        if (p == 0) {
+            p = refill(spanClass);
+        }
+        allocs[spanClass]++;
+        return p;
+    }
+
+    private long refill(int spanClass) {
+        MSpan s = alloc[spanClass];
+        long p = s.alloc();
+        if (p != 0) {
+            return p;
+        }
+        MCentral c = heap.central[spanClass];
+        if (s != EMPTY) {
+            alloc[spanClass] = EMPTY; // if cacheSpan throws, we must not keep a span we gave back
+            c.uncacheSpan(s);
+        }
+        s = c.cacheSpan();
+        alloc[spanClass] = s;
+        p = s.alloc();
+        if (p == 0) {
+            throw new IllegalStateException("mcentral returned a full span " + s);
+        }
+        return p;
+    }
+
+    /** A tiny object of {@code size} bytes (1..15), not zeroed, aligned as its size suggests. */
+    long allocTiny(long size) {
+        int off = tinyOffset;
+        if ((size & 7) == 0) {
+            off = (off + 7) & ~7;
+        } else if ((size & 3) == 0) {
+            off = (off + 3) & ~3;
+        } else if ((size & 1) == 0) {
+            off = (off + 1) & ~1;
+        }
+        if (tiny != 0 && off + size <= SizeClasses.TINY_SIZE) {
+            MASKS.getAndBitwiseOr(tinySpan.tinyMasks, tinyIdx, 1 << off);
+            tinyOffset = (int) (off + size);
+            allocs[MHeap.TINY_SPAN_CLASS]++;
+            return tiny + off;
+        }
+        long block = allocSmall(MHeap.TINY_SPAN_CLASS);
+        allocs[MHeap.TINY_SPAN_CLASS]--; // count tiny objects, not blocks
+        MSpan s = alloc[MHeap.TINY_SPAN_CLASS];
+        int idx = (int) ((block - s.base) >>> 4);
+        MASKS.setVolatile(s.tinyMasks, idx, TINY_OWNED | 1);
+        dropTinyBlock();
+        tiny = block;
+        tinySpan = s;
+        tinyIdx = idx;
+        tinyOffset = (int) size;
+        allocs[MHeap.TINY_SPAN_CLASS]++;
+        return block;
+    }
+
+    /** Gives up the current tiny block; frees its slot if no tiny object in it is live. */
+    void dropTinyBlock() {
+        if (tiny != 0) {
+            int old = (int) MASKS.getAndBitwiseAnd(tinySpan.tinyMasks, tinyIdx, ~TINY_OWNED);
+            if (old == TINY_OWNED) {
+                freeTinyBlock(heap, tinySpan, tinyIdx);
+            }
+            tiny = 0;
+            tinySpan = null;
+        }
+    }
+
+    /**
+     * Frees the tiny object at {@code addr} in tiny span {@code s}. Any thread. Throws
+     * IllegalStateException for a double free or an address with no live tiny object.
+     */
+    static void freeTiny(MHeap heap, MSpan s, long addr) {
+        long off = addr - s.base;
+        int idx = (int) (off >>> 4);
+        int bit = 1 << (int) (off & 15);
+        if (idx >= s.nelems) {
+            throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr) + ": not an object of this heap");
+        }
+        int[] masks = s.tinyMasks;
+        for (;;) {
+            int old = (int) MASKS.getVolatile(masks, idx);
+            if ((old & bit) == 0) {
+                throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
+                        + ": no live tiny object starts there (double free, or an interior or never-allocated address)");
+            }
+            int now = old & ~bit;
+            if (MASKS.compareAndSet(masks, idx, old, now)) {
+                if (now == 0) {
+                    freeTinyBlock(heap, s, idx);
+                }
+                return;
+            }
+        }
+    }
+
+    private static void freeTinyBlock(MHeap heap, MSpan s, int idx) {
+        if (s.markFree(idx, s.base + ((long) idx << 4))) {
+            heap.central[MHeap.TINY_SPAN_CLASS].onFree(s);
+        }
+    }
+
+    /** Live tiny objects in block {@code idx} of tiny span {@code s}. */
+    static int tinyLive(MSpan s, int idx) {
+        return Integer.bitCount((int) MASKS.getVolatile(s.tinyMasks, idx) & (TINY_OWNED - 1));
+    }
+
+    /** Gives every cached span back to its central (lease held): the cache holds nothing after. */
+    void releaseAll() {
+        dropTinyBlock();
+        for (int sc = 0; sc < alloc.length; sc++) {
+            MSpan s = alloc[sc];
+            if (s != EMPTY) {
+                alloc[sc] = EMPTY;
+                heap.central[sc].uncacheSpan(s);
+            }
+        }
+    }
+
+    /** Spans this cache holds (lease held). */
+    int cachedSpans() {
+        int n = 0;
+        for (MSpan s : alloc) {
+            if (s != EMPTY) {
+                n++;
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,252 @@
+package io.gomem.heap;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The spans of one span class that no {@link MCache} holds (Go's {@code mcentral}).
+ *
+ * <h2>What it owns</h2>
+ * Two sets: {@link #partial}, spans that may have free slots (some not yet swept), and the full
+ * set ({@link #fullHead}, an intrusive list), spans with no free slot when they were last swept.
+ * A span moves full → partial on the first free that reaches it after it became full (the freer
+ * is told by {@link MSpan#markFree}); a span with no live object after a sweep goes back to the
+ * {@link MHeap} so that its pages can serve any class.
+ *
+ * <h2>Invariants</h2>
+ * A span of this class is in exactly one place: cached by one MCache ({@code where == IN_CACHE}),
+ * in {@link #partial} ({@code IN_PARTIAL}), or in the full list ({@code IN_FULL}, with
+ * {@link MSpan#notifyCentral} armed so that its first free moves it back). {@link #spans} counts
+ * the spans of this class in all three places.
+ *
+ * <h2>Guards</h2>
+ * {@link #lock} guards every field and the {@code where/next/prev} fields of the spans here. The
+ * heap lock is never taken while holding it (spans are got from and given to the heap after
+ * unlocking), so the lock order is MCentral → nothing.
+ */
+final class MCentral {
+    final int spanClass;
+    final int sizeClass;
+    final int npages;
+    private final MHeap heap;
+    private final ReentrantLock lock = new ReentrantLock();
+    /** Guarded by lock. */
+    private final ArrayDeque<MSpan> partial = new ArrayDeque<>();
+    /** Guarded by lock. */
+    private MSpan fullHead;
+    /** Guarded by lock: spans of this class anywhere (cached, partial, full). */
+    private long spans;
+    /** Guarded by lock: objects reclaimed by sweeps here (Go's frees, counted when swept). */
+    private long sweptFrees;
+
+    MCentral(MHeap heap, int spanClass, int sizeClass) {
+        this.heap = heap;
+        this.spanClass = spanClass;
+        this.sizeClass = sizeClass;
+        this.npages = SizeClasses.classPages(sizeClass);
+    }
+
+    /**
+     * A span with at least one free slot, for an MCache to own: a swept partial span, or a new
+     * one from the heap. {@code pages} is the caller's page cache (may be null).
+     */
+    MSpan cacheSpan() {
+        List<MSpan> empty = null;
+        MSpan got = null;
+        lock.lock();
+        try {
+            MSpan s;
+            while ((s = partial.pollFirst()) != null) {
+                sweptFrees += s.sweep();
+                if (s.allocCount == 0 && !partial.isEmpty()) {
+                    // Wholly free and others remain: give its pages back to the heap.
+                    if (empty == null) {
+                        empty = new ArrayList<>();
+                    }
+                    empty.add(s);
+                    spans--;
+                    continue;
+                }
+                if (s.allocCount < s.nelems) {
+                    s.where = MSpan.IN_CACHE;
+                    got = s;
+                    break;
+                }
+                addFull(s); // became full again: frees seen were all swept already
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (empty != null) {
+            for (MSpan e : empty) {
+                heap.freeSpan(e);
+            }
+        }
+        if (got != null) {
+            return got;
+        }
+        MSpan s = heap.allocSmallSpan(spanClass, sizeClass, npages);
+        lock.lock();
+        try {
+            spans++;
+        } finally {
+            lock.unlock();
+        }
+        return s;
+    }
+
+    /** Takes back a span an MCache held: sweeps it and files it as partial, full or gone. */
+    void uncacheSpan(MSpan s) {
+        boolean release = false;
+        lock.lock();
+        try {
+            sweptFrees += s.sweep();
+            if (s.allocCount == 0) {
+                release = true;
+                spans--;
+            } else if (s.allocCount < s.nelems) {
+                s.where = MSpan.IN_PARTIAL;
+                partial.addLast(s);
+            } else {
+                addFull(s);
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (release) {
+            heap.freeSpan(s);
+        }
+    }
+
+    /** A free reached a span in the full set: move it to partial. Any thread. */
+    void onFree(MSpan s) {
+        lock.lock();
+        try {
+            if (s.where == MSpan.IN_FULL) {
+                removeFull(s);
+                s.where = MSpan.IN_PARTIAL;
+                partial.addLast(s);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Sweeps every partial span and returns wholly free ones to the heap; returns spans released. */
+    int sweepAll() {
+        List<MSpan> empty = new ArrayList<>();
+        lock.lock();
+        try {
+            int n = partial.size();
+            for (int i = 0; i < n; i++) {
+                MSpan s = partial.pollFirst();
+                sweptFrees += s.sweep();
+                if (s.allocCount == 0) {
+                    empty.add(s);
+                    spans--;
+                } else if (s.allocCount < s.nelems) {
+                    partial.addLast(s);
+                } else {
+                    addFull(s);
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        for (MSpan e : empty) {
+            heap.freeSpan(e);
+        }
+        return empty.size();
+    }
+
+    private void addFull(MSpan s) {
+        s.where = MSpan.IN_FULL;
+        s.prev = null;
+        s.next = fullHead;
+        if (fullHead != null) {
+            fullHead.prev = s;
+        }
+        fullHead = s;
+        if (s.armNotify()) {
+            // Frees arrived between the sweep and arming: it is not full after all.
+            removeFull(s);
+            s.where = MSpan.IN_PARTIAL;
+            partial.addLast(s);
+        }
+    }
+
+    private void removeFull(MSpan s) {
+        if (s.prev != null) {
+            s.prev.next = s.next;
+        } else {
+            fullHead = s.next;
+        }
+        if (s.next != null) {
+            s.next.prev = s.prev;
+        }
+        s.next = s.prev = null;
+    }
+
+    /** Objects reclaimed by sweeps of this class so far. */
+    long sweptFrees() {
+        lock.lock();
+        try {
+            return sweptFrees;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Spans of this class (cached, partial or full). */
+    long spanCount() {
+        lock.lock();
+        try {
+            return spans;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Live objects in uncached spans, counting pending frees as freed (a quiescent figure). */
+    long uncachedLiveObjects() {
+        lock.lock();
+        try {
+            long n = 0;
+            for (MSpan s : partial) {
+                n += s.allocCount - s.pendingFrees();
+            }
+            for (MSpan s = fullHead; s != null; s = s.next) {
+                n += s.allocCount - s.pendingFrees();
+            }
+            return n;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Checks set membership and each uncached span; call when no MCache is mid-operation. */
+    void checkInvariants() {
+        lock.lock();
+        try {
+            for (MSpan s : partial) {
+                check(s.where == MSpan.IN_PARTIAL && s.spanClass == spanClass, s, "in partial");
+                s.checkInvariants();
+            }
+            for (MSpan s = fullHead; s != null; s = s.next) {
+                check(s.where == MSpan.IN_FULL && s.spanClass == spanClass, s, "in full");
+                check(s.notifyCentral || s.pendingFrees() == 0, s, "full with frees but not armed");
+                s.checkInvariants();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private static void check(boolean ok, MSpan s, String what) {
+        if (!ok) {
+            throw new IllegalStateException("mcentral: " + s + " " + what + " (where=" + s.where + ")");
+        }
+    }
+}

@@ -1,0 +1,417 @@
+package io.gomem.heap;
+
+import io.gomem.os.MemState;
+import io.gomem.os.OsMemory;
+import io.gomem.os.Purpose;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The page heap (Go's {@code mheap}): arenas of address space, the page allocator over them, the
+ * spans made from their pages, and the table that finds the span of any address.
+ *
+ * <h2>What it owns</h2>
+ * <ul>
+ *   <li>Arenas: 64 MiB reservations ({@link #ARENA_BYTES}, aligned to 64 MiB) got from the OS
+ *       layer at Go-style hint addresses (kernel's choice when a hint is taken), mapped Reserved →
+ *       Prepared in 4 MiB chunk steps as the heap grows ({@link #grow}). A request larger than
+ *       an arena gets a contiguous multi-arena reservation.</li>
+ *   <li>The {@link PageAlloc} over every mapped chunk; pages it hands out that were scavenged are
+ *       made Ready ({@code sysUsedWherePrepared}) before a span may use them, so only Ready
+ *       memory ever leaves the heap.</li>
+ *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
+ *       found in O(1) through a two-level arena index ({@link #arenaL1}).</li>
+ *   <li>The {@link MCentral} of every span class, and a pool of recycled {@link MSpan} objects.</li>
+ * </ul>
+ *
+ * <h2>Invariants</h2>
+ * Every page of a live span maps to that span in the spans table and is allocated in the page
+ * allocator; every other page maps to null. Pages in use ({@code pageAlloc.inUsePages()}) equal
+ * the pages of live spans. Every chunk handed to the page allocator is Prepared or Ready.
+ *
+ * <h2>Guards</h2>
+ * {@link #lock} (the heap lock) guards the page allocator, the arena list and cursor, the span
+ * pool and the writes of the spans table. Span table reads are lock-free: entries are published
+ * with release stores and read with acquire loads; a span's layout fields are written before it
+ * is published. Lock order: MCentral lock is never held when the heap lock is taken; the OS
+ * layer's lock is taken inside the heap lock.
+ */
+public final class MHeap {
+    static final int PAGE_SHIFT = SizeClasses.PAGE_SHIFT;
+    static final long PAGE_SIZE = SizeClasses.PAGE_SIZE;
+    /** log2 of an arena's size: 64 MiB, Go's heapArenaBytes on 64-bit Linux. */
+    static final int ARENA_SHIFT = 26;
+    static final long ARENA_BYTES = 1L << ARENA_SHIFT;
+    static final int PAGES_PER_ARENA = (int) (ARENA_BYTES / PAGE_SIZE);
+    /** Bits of arena index: 48-bit addresses. */
+    private static final int ARENA_L1_BITS = 10;
+    private static final int ARENA_L2_BITS = 48 - ARENA_SHIFT - ARENA_L1_BITS;
+    /** Where the first arena hint points, as Go's 0x00c0 << 32 on amd64. */
+    private static final long FIRST_HINT = 0x00c0L << 32;
+    /** Next hint for any heap in this process: each heap gets its own address range when it can. */
+    private static final AtomicLong NEXT_HINT = new AtomicLong(FIRST_HINT);
+
+    private static final VarHandle SPANS = MethodHandles.arrayElementVarHandle(MSpan[].class);
+
+    /** One arena's metadata: the span of each of its pages. */
+    static final class HeapArena {
+        final long base;
+        final MSpan[] spans = new MSpan[PAGES_PER_ARENA];
+
+        HeapArena(long base) {
+            this.base = base;
+        }
+    }
+
+    final OsMemory os;
+    final ReentrantLock lock = new ReentrantLock();
+    final PageAlloc pageAlloc = new PageAlloc(lock);
+    /**
+     * The span class of tiny blocks: 16-byte slots shared by several tiny objects, kept apart
+     * from ordinary 16-byte spans because a free inside one means something else there.
+     */
+    static final int TINY_SPAN_CLASS = SizeClasses.NUM_SPAN_CLASSES;
+    /** One MCentral per span class, plus the tiny class; null for size class 0. */
+    final MCentral[] central = new MCentral[SizeClasses.NUM_SPAN_CLASSES + 1];
+    /** Whether scavenged pages read back as zero (false with MADV_FREE). */
+    private final boolean scavengedIsZero;
+
+    /** Arena index L1 → L2 arrays; written under lock (release), read lock-free (acquire). */
+    private final HeapArena[][] arenaL1 = new HeapArena[1 << ARENA_L1_BITS][];
+    private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(HeapArena[][].class);
+    private static final VarHandle L2 = MethodHandles.arrayElementVarHandle(HeapArena[].class);
+
+    // Guarded by lock.
+    /** Every reservation: base, length. */
+    private final List<long[]> reservations = new ArrayList<>();
+    /** Mapped-so-far cursor inside the newest reservation, and its end. */
+    private long curBase;
+    private long curEnd;
+    private final ArrayDeque<MSpan> spanPool = new ArrayDeque<>();
+    private long largeAllocs;
+    private long largeFrees;
+    private long largeBytesLive;
+    private long spansInUse;
+    private long mappedBytes;
+    private long releasedBytes;
+
+    MHeap(OsMemory os) {
+        this.os = os;
+        this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
+        for (int sc = 0; sc < central.length; sc++) {
+            central[sc] = sc == TINY_SPAN_CLASS ? new MCentral(this, sc, SizeClasses.TINY_SIZE_CLASS)
+                    : SizeClasses.sizeClassOf(sc) == 0 ? null : new MCentral(this, sc, SizeClasses.sizeClassOf(sc));
+        }
+    }
+
+    // ───────────────────────────── span lookup (lock-free) ─────────────────────────────
+
+    /** The span holding {@code addr}, or null if no live span of this heap holds it. */
+    MSpan spanOf(long addr) {
+        if (addr <= 0 || (addr >>> 48) != 0) {
+            return null;
+        }
+        long ai = addr >>> ARENA_SHIFT;
+        HeapArena[] l2 = (HeapArena[]) L1.getAcquire(arenaL1, (int) (ai >>> ARENA_L2_BITS));
+        if (l2 == null) {
+            return null;
+        }
+        HeapArena a = (HeapArena) L2.getAcquire(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)));
+        if (a == null) {
+            return null;
+        }
+        return (MSpan) SPANS.getAcquire(a.spans, (int) ((addr - a.base) >>> PAGE_SHIFT));
+    }
+
+    private HeapArena arenaOf(long addr) {
+        long ai = addr >>> ARENA_SHIFT;
+        HeapArena[] l2 = arenaL1[(int) (ai >>> ARENA_L2_BITS)];
+        return l2 == null ? null : l2[(int) (ai & ((1 << ARENA_L2_BITS) - 1))];
+    }
+
+    private void setSpans(long base, int npages, MSpan s) {
+        assert lock.isHeldByCurrentThread();
+        for (long p = base, end = base + ((long) npages << PAGE_SHIFT); p < end; ) {
+            HeapArena a = arenaOf(p);
+            int from = (int) ((p - a.base) >>> PAGE_SHIFT);
+            int to = (int) Math.min(PAGES_PER_ARENA, from + ((end - p) >>> PAGE_SHIFT));
+            for (int i = from; i < to; i++) {
+                SPANS.setRelease(a.spans, i, s);
+            }
+            p = a.base + ((long) to << PAGE_SHIFT);
+        }
+    }
+
+    // ───────────────────────────── spans ─────────────────────────────
+
+    /** A new span of {@code npages} for a small span class; its pages are Ready. */
+    MSpan allocSmallSpan(int spanClass, int sizeClass, int npages) {
+        lock.lock();
+        try {
+            long base = allocPages(npages);
+            boolean clean = pageAlloc.lastScavengedPages() == npages && scavengedIsZero;
+            makeReady(base, npages);
+            MSpan s = newSpan();
+            s.initSmall(base, npages, spanClass, sizeClass, !clean);
+            if (spanClass == TINY_SPAN_CLASS && (s.tinyMasks == null || s.tinyMasks.length < s.nelems)) {
+                s.tinyMasks = new int[s.nelems];
+            }
+            setSpans(base, npages, s);
+            spansInUse++;
+            return s;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * A span holding one large object of {@code size} bytes aligned to {@code align} (a power of
+     * two); the object starts at {@code base + largeOffset}.
+     */
+    MSpan allocLarge(long size, long align) {
+        long extra = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
+        long bytes = size + extra;
+        if (bytes < size || bytes > (1L << 46)) {
+            throw new IllegalArgumentException("allocation of " + size + " B aligned to " + align
+                    + " exceeds the largest heap object (64 TiB)");
+        }
+        long npagesL = (bytes + PAGE_SIZE - 1) >>> PAGE_SHIFT;
+        int npages = Math.toIntExact(npagesL);
+        lock.lock();
+        try {
+            long base = allocPages(npages);
+            boolean clean = pageAlloc.lastScavengedPages() == npages && scavengedIsZero;
+            makeReady(base, npages);
+            long off = ((base + align - 1) & -align) - base;
+            MSpan s = newSpan();
+            s.initLarge(base, npages, size, off, !clean);
+            setSpans(base, npages, s);
+            spansInUse++;
+            largeAllocs++;
+            largeBytesLive += size;
+            return s;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Returns a span's pages to the page allocator. */
+    void freeSpan(MSpan s) {
+        lock.lock();
+        try {
+            if (s.state == MSpan.STATE_LARGE) {
+                largeFrees++;
+                largeBytesLive -= s.elemSize;
+            }
+            setSpans(s.base, s.npages, null);
+            pageAlloc.free(s.base, s.npages);
+            s.state = MSpan.STATE_FREE;
+            spansInUse--;
+            if (spanPool.size() < 4096) {
+                s.next = s.prev = null;
+                spanPool.push(s);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private MSpan newSpan() {
+        MSpan s = spanPool.poll();
+        return s != null ? s : new MSpan();
+    }
+
+    /** npages contiguous free pages, growing the heap if needed; lock held. */
+    private long allocPages(int npages) {
+        long base = pageAlloc.alloc(npages);
+        if (base == 0) {
+            grow(npages);
+            base = pageAlloc.alloc(npages);
+            if (base == 0) {
+                throw new IllegalStateException("page allocator found no run of " + npages
+                        + " pages right after growing the heap for it");
+            }
+        }
+        return base;
+    }
+
+    private void makeReady(long base, int npages) {
+        if (pageAlloc.lastScavengedPages() > 0) {
+            os.sysUsedWherePrepared(base, (long) npages << PAGE_SHIFT);
+        }
+    }
+
+    /**
+     * Adds at least {@code npages} of mapped memory to the page allocator: from the current
+     * arena's unmapped tail if it fits, else from a new reservation (and the old tail is mapped
+     * too, so nothing reserved goes unused). Lock held.
+     */
+    private void grow(long npages) {
+        long need = ((npages << PAGE_SHIFT) + PageAlloc.CHUNK_BYTES - 1) & -PageAlloc.CHUNK_BYTES;
+        if (curEnd - curBase < need) {
+            if (curEnd > curBase) {
+                mapChunks(curBase, curEnd - curBase);
+            }
+            long len = (need + ARENA_BYTES - 1) & -ARENA_BYTES;
+            long base = reserve(len);
+            curBase = base;
+            curEnd = base + len;
+        }
+        mapChunks(curBase, need);
+        curBase += need;
+    }
+
+    private void mapChunks(long base, long len) {
+        os.sysMap(base, len);
+        pageAlloc.grow(base, len);
+        mappedBytes += len;
+    }
+
+    /** Reserves len bytes (a multiple of the arena size) at a hint, else where the kernel likes. */
+    private long reserve(long len) {
+        long hint = NEXT_HINT.getAndAdd(len);
+        long base;
+        if ((hint >>> 47) == 0) {
+            base = os.sysReserveAligned(hint, len, ARENA_BYTES, Purpose.HEAP);
+        } else {
+            base = os.sysReserveAligned(0, len, ARENA_BYTES, Purpose.HEAP);
+        }
+        reservations.add(new long[] {base, len});
+        for (long a = base; a < base + len; a += ARENA_BYTES) {
+            long ai = a >>> ARENA_SHIFT;
+            int i1 = (int) (ai >>> ARENA_L2_BITS);
+            HeapArena[] l2 = arenaL1[i1];
+            if (l2 == null) {
+                l2 = new HeapArena[1 << ARENA_L2_BITS];
+                L1.setRelease(arenaL1, i1, l2);
+            }
+            L2.setRelease(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)), new HeapArena(a));
+        }
+        return base;
+    }
+
+    // ───────────────────────────── scavenging ─────────────────────────────
+
+    /** Returns up to {@code maxPages} free pages to the OS (highest first); returns pages released. */
+    long scavenge(long maxPages) {
+        lock.lock();
+        try {
+            long n = pageAlloc.scavenge(maxPages, (b, np) -> os.sysUnused(b, np << PAGE_SHIFT));
+            releasedBytes += n << PAGE_SHIFT;
+            return n;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Unmaps every reservation: the heap is unusable afterwards. */
+    void releaseAll() {
+        lock.lock();
+        try {
+            for (long[] r : reservations) {
+                os.sysFree(r[0], r[1]);
+            }
+            reservations.clear();
+            curBase = curEnd = 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ───────────────────────────── stats and checks ─────────────────────────────
+
+    /** Calls {@code f} once for every live span (heap lock held while walking). */
+    void forEachSpan(java.util.function.Consumer<MSpan> f) {
+        lock.lock();
+        try {
+            MSpan last = null;
+            for (long[] r : reservations) {
+                for (long a = r[0]; a < r[0] + r[1]; a += ARENA_BYTES) {
+                    for (MSpan s : arenaOf(a).spans) {
+                        if (s != null && s != last) {
+                            f.accept(s);
+                            last = s;
+                        }
+                    }
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Heap-lock-guarded counters, read together. */
+    public record Counters(long mappedBytes, long pagesInUse, long freePages, long scavengedPages,
+                    long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long reservedBytes) {
+    }
+
+    Counters counters() {
+        lock.lock();
+        try {
+            long reserved = 0;
+            for (long[] r : reservations) {
+                reserved += r[1];
+            }
+            return new Counters(mappedBytes, pageAlloc.inUsePages(), pageAlloc.freePages(), pageAlloc.scavengedPages(),
+                    spansInUse, largeAllocs, largeFrees, largeBytesLive, reserved);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Checks the page allocator, the spans table against it, and the OS view of every chunk.
+     * Call with no allocation in flight.
+     */
+    void checkInvariants() {
+        lock.lock();
+        try {
+            pageAlloc.checkInvariants();
+            long spanPages = 0;
+            MSpan last = null;
+            for (long[] r : reservations) {
+                for (long a = r[0]; a < r[0] + r[1]; a += ARENA_BYTES) {
+                    HeapArena ar = arenaOf(a);
+                    for (int i = 0; i < PAGES_PER_ARENA; i++) {
+                        MSpan s = ar.spans[i];
+                        long addr = a + ((long) i << PAGE_SHIFT);
+                        if (s != null) {
+                            if (s.state == MSpan.STATE_FREE || addr < s.base || addr >= s.limit()) {
+                                throw new IllegalStateException("spans table: page 0x" + Long.toHexString(addr) + " maps to " + s);
+                            }
+                            if (!pageAlloc.isAllocated(addr)) {
+                                throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is free in the page allocator");
+                            }
+                            if (os.stateAt(addr) != MemState.READY) {
+                                throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is " + os.stateAt(addr));
+                            }
+                            spanPages++;
+                            if (s != last) {
+                                last = s;
+                            }
+                        }
+                    }
+                }
+            }
+            long claimed = pageAlloc.claimedPages();
+            if (spanPages + claimed != pageAlloc.inUsePages()) {
+                throw new IllegalStateException("pages of live spans " + spanPages + " != pages in use "
+                        + pageAlloc.inUsePages());
+            }
+            os.checkInvariants();
+        } finally {
+            lock.unlock();
+        }
+        for (MCentral c : central) {
+            if (c != null) {
+                c.checkInvariants();
+            }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+package io.gomem.heap;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A run of whole 8 KiB pages: either one large object, or the slots of one size class.
+ *
+ * <h2>What it owns</h2>
+ * The allocation state of its slots. A small span hands slots out from {@link #freeIndex}
+ * upwards, finding the next free one in {@link #allocCache} with one count-trailing-zeros (Go's
+ * {@code nextFreeFast}); {@link #nextFreeIndex()} refills the cache from {@link #allocBits}.
+ *
+ * <h2>Frees: mark, then sweep</h2>
+ * Java has no collector, but the shape of Go's sweep fits explicit frees from any thread: a free
+ * only sets the slot's bit in {@link #freeBits} (one atomic OR, from any thread); the slot is
+ * reclaimed later, when whoever owns the span sweeps it ({@link #sweep()}), which folds the
+ * pending frees into {@link #allocBits} and starts handing slots out from index 0 again.
+ *
+ * <h2>Invariants</h2>
+ * <ul>
+ *   <li>A slot {@code i} of a small span is allocated iff {@code i < freeIndex} or its bit in
+ *       {@link #allocBits} is set, and it is not yet reclaimed while its bit in
+ *       {@link #freeBits} is set. A free is legal only for an allocated slot whose free bit is
+ *       clear; anything else is a double free or a foreign address.</li>
+ *   <li>{@code allocCache} holds the complement of the alloc bits from {@code freeIndex} up to
+ *       the end of its 64-slot word, shifted so that bit 0 is slot {@code freeIndex}.</li>
+ *   <li>After {@link #sweep()}, {@code freeIndex == 0}, {@code allocCount} is the number of set
+ *       alloc bits, and no free bit of a slot at or above the old free index is lost.</li>
+ * </ul>
+ *
+ * <h2>Guards</h2>
+ * <ul>
+ *   <li>Layout fields ({@link #base}, {@link #npages}, {@link #spanClass}, {@link #elemSize},
+ *       {@link #nelems}): written by the heap under its lock before the span is published in the
+ *       spans table (a release store), then read-only until the span is freed.</li>
+ *   <li>Slot state ({@link #freeIndex}, {@link #allocCache}, {@link #allocBits},
+ *       {@link #allocCount}, {@link #needZero}): the owner only: the {@link MCache} that caches
+ *       the span (whose P slot the caller leases), or its {@link MCentral} under its lock while
+ *       the span is not cached. {@link #freeIndex} is also read by freeing threads, so it is
+ *       written with release semantics; a freer that obtained the address from an allocation
+ *       (happens-before) sees an index above the slot or the slot's alloc bit.</li>
+ *   <li>{@link #freeBits}: any thread, atomic read-modify-write only.</li>
+ *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
+ *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock.</li>
+ * </ul>
+ */
+final class MSpan {
+    static final int STATE_FREE = 0;
+    static final int STATE_SMALL = 1;
+    static final int STATE_LARGE = 2;
+
+    /** Where a small span is, for its MCentral: cached by an MCache, or in its partial or full set. */
+    static final int IN_CACHE = 0;
+    static final int IN_PARTIAL = 1;
+    static final int IN_FULL = 2;
+
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle FREE_INDEX;
+    private static final VarHandle NOTIFY;
+    private static final VarHandle LARGE;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            FREE_INDEX = l.findVarHandle(MSpan.class, "freeIndex", int.class);
+            NOTIFY = l.findVarHandle(MSpan.class, "notifyCentral", boolean.class);
+            LARGE = l.findVarHandle(MSpan.class, "largeState", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    // Layout: set under the heap lock, read-only while in use.
+    long base;
+    int npages;
+    /** Span class (size class × 2 + noscan), or -1 for a large span. */
+    int spanClass;
+    int sizeClass;
+    long elemSize;
+    int nelems;
+    /** For a large span: the offset of the one object from {@link #base} (nonzero when over-aligned). */
+    long largeOffset;
+    /** Heap-lock guarded: {@link #STATE_FREE}, {@link #STATE_SMALL}, {@link #STATE_LARGE}. */
+    volatile int state;
+
+    // Slot state: owner only.
+    int freeIndex;
+    long allocCache;
+    final long[] allocBits = new long[SizeClasses.MAX_OBJECTS_PER_SPAN / 64];
+    int allocCount;
+    /** True if the span's memory may hold old data, so zeroed allocations must clear it. */
+    boolean needZero;
+
+    // Any thread.
+    final long[] freeBits = new long[SizeClasses.MAX_OBJECTS_PER_SPAN / 64];
+    /** Set while the span sits in its central's full set: the first free must tell the central. */
+    volatile boolean notifyCentral;
+    /** Large spans: 1 while the object is live, 0 once freed (CAS guards double frees). */
+    volatile int largeState;
+    /** Tiny blocks (tiny span class only): per 16-byte slot, bit k = tiny object at offset k live,
+     * bit 16 = the block is some MCache's current tiny block. Any thread, atomic only. */
+    int[] tinyMasks;
+
+    // MCentral lock.
+    int where;
+    MSpan next;
+    MSpan prev;
+
+    /** Sets the span up for a small size class; the caller holds the heap lock. */
+    void initSmall(long base, int npages, int spanClass, int sizeClass, boolean needZero) {
+        this.base = base;
+        this.npages = npages;
+        this.spanClass = spanClass;
+        this.sizeClass = sizeClass;
+        this.elemSize = SizeClasses.classSize(sizeClass);
+        this.nelems = SizeClasses.classObjects(sizeClass);
+        this.largeOffset = 0;
+        this.needZero = needZero;
+        java.util.Arrays.fill(allocBits, 0L);
+        java.util.Arrays.fill(freeBits, 0L);
+        this.allocCount = 0;
+        this.freeIndex = 0;
+        this.allocCache = ~0L;
+        this.notifyCentral = false;
+        this.where = IN_CACHE;
+        this.next = this.prev = null;
+        this.state = STATE_SMALL;
+    }
+
+    /** Sets the span up for one large object at {@code base + largeOffset}; heap lock held. */
+    void initLarge(long base, int npages, long size, long largeOffset, boolean needZero) {
+        this.base = base;
+        this.npages = npages;
+        this.spanClass = -1;
+        this.sizeClass = 0;
+        this.elemSize = size;
+        this.nelems = 1;
+        this.largeOffset = largeOffset;
+        this.needZero = needZero;
+        this.allocCount = 1;
+        this.largeState = 1;
+        this.state = STATE_LARGE;
+    }
+
+    long limit() {
+        return base + ((long) npages << SizeClasses.PAGE_SHIFT);
+    }
+
+    // ───────────────────────────── allocation (owner) ─────────────────────────────
+
+    /**
+     * The fast path: the next free slot's address from the cache, or 0 if the cache is empty or
+     * the slot would cross into a new 64-slot word (then {@link #nextFreeIndex()} refills).
+     */
+    long nextFreeFast() {
+        int bit = Long.numberOfTrailingZeros(allocCache);
+        if (bit < 64) {
+            int result = freeIndex + bit;
+            if (result < nelems) {
+                int next = result + 1;
+                if ((next & 63) == 0 && next != nelems) {
+                    return 0;
+                }
+                allocCache >>>= bit + 1;
+                FREE_INDEX.setRelease(this, next);
+                allocCount++;
+                return base + result * elemSize;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The slow path: the index of the next free slot at or above {@link #freeIndex}, or
+     * {@link #nelems} if the span is full; refills {@link #allocCache} and moves
+     * {@link #freeIndex} to the slot. The caller then takes it with {@link #take(int)}.
+     */
+    int nextFreeIndex() {
+        int idx = freeIndex;
+        if (idx >= nelems) {
+            return nelems;
+        }
+        long cache = allocCache;
+        int bit = Long.numberOfTrailingZeros(cache);
+        while (bit == 64) {
+            // Move to the next word.
+            idx = (idx + 64) & ~63;
+            if (idx >= nelems) {
+                FREE_INDEX.setRelease(this, nelems);
+                return nelems;
+            }
+            cache = ~allocBits[idx >>> 6];
+            bit = Long.numberOfTrailingZeros(cache);
+        }
+        int result = idx + bit;
+        if (result >= nelems) {
+            FREE_INDEX.setRelease(this, nelems);
+            return nelems;
+        }
+        allocCache = cache >>> bit;
+        FREE_INDEX.setRelease(this, result);
+        return result;
+    }
+
+    /** Takes slot {@code idx}, which {@link #nextFreeIndex()} just returned; returns its address. */
+    long take(int idx) {
+        int next = idx + 1;
+        if ((next & 63) == 0) {
+            allocCache = next < nelems ? ~allocBits[next >>> 6] : 0L;
+        } else {
+            allocCache >>>= 1;
+        }
+        FREE_INDEX.setRelease(this, next);
+        allocCount++;
+        return base + idx * elemSize;
+    }
+
+    /** Allocates one slot, fast or slow path; 0 if the span is full. */
+    long alloc() {
+        long p = nextFreeFast();
+        if (p != 0) {
+            return p;
+        }
+        int idx = nextFreeIndex();
+        return idx < nelems ? take(idx) : 0;
+    }
+
+    boolean isFull() {
+        return freeIndex >= nelems;
+    }
+
+    // ───────────────────────────── frees (any thread) ─────────────────────────────
+
+    /** The slot index of {@code addr} in this small span, or -1 if it is not a slot's start. */
+    int slotOf(long addr) {
+        long off = addr - base;
+        if (off < 0 || off >= (long) nelems * elemSize) {
+            return -1;
+        }
+        int idx = SizeClasses.objectIndex(off, sizeClass);
+        return idx * elemSize == off ? idx : -1;
+    }
+
+    boolean isAllocated(int idx) {
+        if (idx < (int) FREE_INDEX.getAcquire(this)) {
+            return true;
+        }
+        return (allocBits[idx >>> 6] & (1L << idx)) != 0;
+    }
+
+    /** True if slot {@code idx} is marked free but not yet swept. */
+    boolean isFreePending(int idx) {
+        return ((long) WORDS.getVolatile(freeBits, idx >>> 6) & (1L << idx)) != 0;
+    }
+
+    /**
+     * Marks slot {@code idx} free. Returns normally if the slot was allocated and not yet freed;
+     * throws IllegalStateException (a double free, or a slot never handed out) otherwise, with
+     * nothing changed. Returns true if the span's central must be told (first free of a full span).
+     */
+    boolean markFree(int idx, long addr) {
+        long bit = 1L << idx;
+        long old = (long) WORDS.getAndBitwiseOr(freeBits, idx >>> 6, bit);
+        if ((old & bit) != 0) {
+            throw new IllegalStateException("double free of 0x" + Long.toHexString(addr)
+                    + ": the object (" + elemSize + " B slot) was already freed");
+        }
+        if (!isAllocated(idx)) {
+            WORDS.getAndBitwiseAnd(freeBits, idx >>> 6, ~bit);
+            throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
+                    + ": no live object there (never allocated, or already freed and reclaimed)");
+        }
+        return notifyCentral && NOTIFY.compareAndSet(this, true, false);
+    }
+
+    /** Arms {@link #notifyCentral} as the span enters the full set; true if frees already arrived. */
+    boolean armNotify() {
+        notifyCentral = true; // volatile write, then a volatile read of the free bits (Dekker with markFree)
+        for (int w = 0; w < freeBits.length; w++) {
+            if ((long) WORDS.getVolatile(freeBits, w) != 0) {
+                return NOTIFY.compareAndSet(this, true, false);
+            }
+        }
+        return false;
+    }
+
+    /** Large span: marks the object freed; throws on a double free. */
+    void markLargeFree(long addr) {
+        if (!LARGE.compareAndSet(this, 1, 0)) {
+            throw new IllegalStateException("double free of 0x" + Long.toHexString(addr)
+                    + ": the large object (" + elemSize + " B) was already freed");
+        }
+    }
+
+    // ───────────────────────────── sweep (owner) ─────────────────────────────
+
+    /**
+     * Folds pending frees into the alloc bits, recounts, and restarts allocation at slot 0.
+     * Returns the number of objects reclaimed. Owner only (central lock, span not cached).
+     */
+    int sweep() {
+        int words = (nelems + 63) >>> 6;
+        // Slots below freeIndex were handed out without setting their alloc bits: set them now.
+        int fi = freeIndex;
+        for (int w = 0; w < (fi >>> 6); w++) {
+            allocBits[w] = ~0L;
+        }
+        if ((fi & 63) != 0) {
+            allocBits[fi >>> 6] |= (1L << fi) - 1;
+        }
+        int reclaimed = 0;
+        int count = 0;
+        for (int w = 0; w < words; w++) {
+            long f = (long) WORDS.getAndSet(freeBits, w, 0L);
+            if (f != 0) {
+                allocBits[w] &= ~f;
+                reclaimed += Long.bitCount(f);
+            }
+            count += Long.bitCount(allocBits[w]);
+        }
+        if (reclaimed > 0) {
+            needZero = true;
+        }
+        allocCount = count;
+        allocCache = ~allocBits[0];
+        FREE_INDEX.setRelease(this, 0);
+        return reclaimed;
+    }
+
+    /** Live objects as the span's owner sees them (pending frees still count). */
+    int liveObjects() {
+        return allocCount;
+    }
+
+    /** Objects whose free is pending (any thread; a snapshot). */
+    int pendingFrees() {
+        int n = 0;
+        for (int w = 0; w < freeBits.length; w++) {
+            n += Long.bitCount((long) WORDS.getVolatile(freeBits, w));
+        }
+        return n;
+    }
+
+    /** Checks the slot-state invariants; owner only, at a quiescent point. */
+    void checkInvariants() {
+        if (state == STATE_SMALL) {
+            int count = 0;
+            for (int i = 0; i < nelems; i++) {
+                if (i < freeIndex || (allocBits[i >>> 6] & (1L << i)) != 0) {
+                    count++;
+                }
+                if (isFreePending(i) && !isAllocated(i)) {
+                    throw new IllegalStateException(this + ": slot " + i + " free-pending but not allocated");
+                }
+            }
+            if (count != allocCount) {
+                throw new IllegalStateException(this + ": allocCount " + allocCount + " but " + count + " slots allocated");
+            }
+            for (int i = nelems; i < allocBits.length * 64; i++) {
+                if ((freeBits[i >>> 6] & (1L << i)) != 0) {
+                    throw new IllegalStateException(this + ": free bit beyond nelems at " + i);
+                }
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "span[0x" + Long.toHexString(base) + " +" + npages + "p " + (state == STATE_LARGE ? "large " + elemSize + " B"
+                : state == STATE_SMALL ? "class " + sizeClass + " (" + elemSize + " B) " + allocCount + "/" + nelems : "free") + "]";
+    }
+}

@@ -1,0 +1,290 @@
+package io.gomem;
+
+import io.gomem.heap.SizeClasses;
+import io.gomem.os.KernelView;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The public API end to end: sizes, alignment, zeroing, bad input, growth, release, close. */
+class GoHeapTest {
+    GoHeap heap = GoHeap.builder().procs(2).build();
+
+    @AfterEach
+    void close() {
+        if (!heap.isClosed()) {
+            heap.checkInvariants();
+            heap.close();
+        }
+    }
+
+    static MemorySegment at(long p, long n) {
+        return MemorySegment.ofAddress(p).reinterpret(n);
+    }
+
+    static LongStream boundarySizes() {
+        LongStream.Builder b = LongStream.builder();
+        for (int c = 1; c < SizeClasses.NUM_SIZE_CLASSES; c++) {
+            b.add(SizeClasses.classSize(c) - 1).add(SizeClasses.classSize(c)).add(SizeClasses.classSize(c) + 1);
+        }
+        return b.add(0).add(1).add(32768).add(32769).add(65536).add(1 << 20).add((1 << 20) + 1).build();
+    }
+
+    @ParameterizedTest(name = "size {0}")
+    @MethodSource("boundarySizes")
+    void everyClassBoundaryAllocatesUsableDisjointMemory(long size) {
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            long p = heap.allocate(size);
+            assertTrue(heap.usableSize(p) >= size, "usable " + heap.usableSize(p) + " >= " + size);
+            at(p, Math.max(size, 1)).fill((byte) i);
+            ps.add(p);
+        }
+        assertEquals(40, new HashSet<>(ps).size(), "distinct addresses");
+        for (int i = 0; i < ps.size(); i++) {
+            MemorySegment s = at(ps.get(i), Math.max(size, 1));
+            assertEquals((byte) i, s.get(ValueLayout.JAVA_BYTE, 0));
+            assertEquals((byte) i, s.get(ValueLayout.JAVA_BYTE, Math.max(size, 1) - 1), "last byte intact");
+        }
+        for (long p : ps) {
+            heap.free(p);
+        }
+    }
+
+    @Test
+    void smallSizesMapToTheirClassAndLargeOnesToWholePages() {
+        for (int c = 1; c < SizeClasses.NUM_SIZE_CLASSES; c++) {
+            int size = SizeClasses.classSize(c);
+            long p = heap.allocateZeroed(size);
+            assertEquals(size, heap.usableSize(p), "class " + c);
+            heap.free(p);
+        }
+        long big = heap.allocate(32769);
+        assertEquals(32769, heap.usableSize(big));
+        assertEquals(0, big % 8192, "a large object starts a page");
+        heap.free(big);
+    }
+
+    @ParameterizedTest(name = "alignment {0}")
+    @ValueSource(longs = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 8192, 16384, 65536, 1 << 20, 4 << 20})
+    void segmentsHonourEveryPowerOfTwoAlignment(long align) {
+        GoHeap.Segments seg = heap.segments();
+        for (long size : new long[] {1, 24, 48, 100, 3000, 9000, 40000}) {
+            MemorySegment s = seg.allocate(size, align);
+            assertEquals(0, s.address() % align, size + " B at 0x" + Long.toHexString(s.address()) + " aligned to " + align);
+            assertEquals(size, s.byteSize());
+            s.fill((byte) 0x7f);
+            seg.free(s);
+        }
+        long p = heap.allocateAligned(100, align);
+        assertEquals(0, p % align);
+        heap.free(p);
+    }
+
+    @Test
+    void segmentsAreZeroedEvenWhenMemoryIsReused() {
+        GoHeap.Segments seg = heap.segments();
+        for (long size : new long[] {8, 16, 100, 4096, 32768, 100_000}) {
+            for (int round = 0; round < 3; round++) {
+                List<MemorySegment> all = new ArrayList<>();
+                for (int i = 0; i < 300; i++) {
+                    MemorySegment s = seg.allocate(size);
+                    for (long off = 0; off < size; off += 8) {
+                        assertEquals(0, s.get(ValueLayout.JAVA_BYTE, off), "zeroed at +" + off + " of " + size + " B");
+                    }
+                    s.fill((byte) 0xee);
+                    all.add(s);
+                }
+                all.forEach(seg::free);
+                heap.releaseMemory(); // sweeps, so the next round reuses the dirty slots
+            }
+        }
+    }
+
+    @Test
+    void segmentAllocatorHelpersWork() {
+        GoHeap.Segments seg = heap.segments();
+        MemorySegment s = seg.allocateFrom(ValueLayout.JAVA_INT, 1, 2, 3);
+        assertArrayEquals(new int[] {1, 2, 3}, s.toArray(ValueLayout.JAVA_INT));
+        MemorySegment str = seg.allocateFrom("gomem");
+        assertEquals("gomem", str.getString(0));
+        seg.free(s);
+        seg.free(str);
+    }
+
+    // ───────────── bad input ─────────────
+
+    record Bad(Consumer<GoHeap> call, Class<? extends RuntimeException> type, String mention) {
+    }
+
+    static Stream<Arguments> badInput() {
+        return Stream.of(
+                bad("negative size", h -> h.allocate(-1), IllegalArgumentException.class, "size -1"),
+                bad("size past 64 TiB", h -> h.allocate(1L << 47), IllegalArgumentException.class, "size " + (1L << 47)),
+                bad("Long.MAX_VALUE size", h -> h.allocate(Long.MAX_VALUE), IllegalArgumentException.class, "exceeds"),
+                bad("alignment 3", h -> h.allocateAligned(8, 3), IllegalArgumentException.class, "alignment 3"),
+                bad("alignment 0", h -> h.segments().allocate(8, 0), IllegalArgumentException.class, "alignment 0"),
+                bad("negative segment size", h -> h.segments().allocate(-5, 8), IllegalArgumentException.class, "size -5"),
+                bad("double free small", h -> {
+                    long p = h.allocate(64);
+                    h.free(p);
+                    h.free(p);
+                }, IllegalStateException.class, "double free"),
+                bad("double free small after sweep", h -> {
+                    long p = h.allocate(64);
+                    h.free(p);
+                    h.releaseMemory();
+                    h.free(p);
+                }, RuntimeException.class, "0x"),
+                bad("double free large", h -> {
+                    long p = h.allocate(100_000);
+                    h.free(p);
+                    h.free(p);
+                }, RuntimeException.class, "0x"),
+                bad("double free tiny", h -> {
+                    long p = h.allocate(5);
+                    long q = h.allocate(5);
+                    h.free(p);
+                    h.free(p);
+                    h.free(q);
+                }, IllegalStateException.class, "tiny"),
+                bad("interior address small", h -> h.free(h.allocate(48) + 8), IllegalArgumentException.class, "interior"),
+                bad("interior address large", h -> h.free(h.allocate(100_000) + 4096), IllegalArgumentException.class, "interior"),
+                bad("foreign address", h -> h.free(0x1000), IllegalArgumentException.class, "not an address this heap returned"),
+                bad("malloc'd address", h -> {
+                    try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                        h.free(a.allocate(64).address());
+                    }
+                }, IllegalArgumentException.class, "not an address"),
+                bad("never-allocated slot", h -> {
+                    long p = h.allocate(256);
+                    h.free(p + 256 * 5);
+                }, IllegalStateException.class, "no live object"));
+    }
+
+    private static Arguments bad(String name, Consumer<GoHeap> call, Class<? extends RuntimeException> type, String mention) {
+        return Arguments.of(Named.of(name, new Bad(call, type, mention)));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badInput")
+    void badInputThrowsAClearExceptionAndTheHeapStaysConsistent(Bad b) {
+        long keep = heap.allocate(64);
+        at(keep, 64).fill((byte) 0x33);
+        RuntimeException e = assertThrows(b.type(), () -> b.call().accept(heap));
+        assertTrue(e.getMessage().contains(b.mention()), "message '" + e.getMessage() + "' names " + b.mention());
+        heap.checkInvariants();
+        assertEquals(0x33, at(keep, 64).get(ValueLayout.JAVA_BYTE, 63));
+        heap.free(keep);
+        long again = heap.allocate(64); // still usable
+        heap.free(again);
+        heap.checkInvariants();
+    }
+
+    @Test
+    void everyUseAfterCloseFailsClearly() {
+        long p = heap.allocate(64);
+        GoHeap.Segments seg = heap.segments();
+        heap.close();
+        assertTrue(heap.isClosed());
+        for (Runnable r : List.<Runnable>of(() -> heap.allocate(8), () -> heap.free(p), () -> seg.allocate(8),
+                heap::releaseMemory, heap::checkInvariants, () -> heap.allocate(1 << 20))) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, r::run);
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        }
+        heap.close(); // idempotent
+    }
+
+    // ───────────── growth, release, close: ask the kernel ─────────────
+
+    @Test
+    void growsBeyondOneArenaAndCloseUnmapsEverything() {
+        List<Long> ps = new ArrayList<>();
+        long live = 0;
+        int i = 0;
+        while (live < 160L << 20) {
+            long size = (i++ % 3 == 0) ? 4L << 20 : 24_576;
+            long p = heap.allocate(size);
+            at(p, size).set(ValueLayout.JAVA_LONG, size - 8, p);
+            ps.add(p);
+            live += size;
+        }
+        Set<Long> arenas = new HashSet<>();
+        for (long p : ps) {
+            arenas.add(p >>> 26);
+            long size = heap.usableSize(p);
+            assertEquals(p, at(p, size).get(ValueLayout.JAVA_LONG, size - 8));
+        }
+        assertTrue(arenas.size() >= 3, "spans " + arenas.size() + " arenas");
+        assertTrue(heap.core().counters().mappedBytes() >= 160L << 20);
+        heap.checkInvariants();
+        heap.close();
+        for (long a : arenas) {
+            assertTrue(KernelView.mappings(a << 26, 1L << 26).isEmpty(), "arena 0x" + Long.toHexString(a << 26) + " unmapped");
+        }
+    }
+
+    @Test
+    void releaseMemoryReturnsFreePagesToTheKernel() {
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            long p = heap.allocate(16_384);
+            at(p, 16_384).fill((byte) 1);
+            ps.add(p);
+        }
+        long lo = ps.stream().mapToLong(Long::longValue).min().orElseThrow() & -(1L << 26);
+        long before = KernelView.residentBytes(lo, 1L << 26);
+        assertTrue(before >= 30L << 20, "resident before: " + before);
+        ps.forEach(heap::free);
+        long released = heap.releaseMemory();
+        long after = KernelView.residentBytes(lo, 1L << 26);
+        assertTrue(released >= 30L << 20, "released " + released);
+        assertTrue(after < 1L << 20, "resident after release: " + after);
+        heap.checkInvariants();
+        // Scavenged pages come back Ready and usable.
+        long p = heap.allocate(16_384);
+        at(p, 16_384).fill((byte) 2);
+        heap.free(p);
+    }
+
+    @Test
+    void manyThreadsShareTheBoundedCaches() throws Exception {
+        List<Thread> ts = new ArrayList<>();
+        List<Long> fromThreads = java.util.Collections.synchronizedList(new ArrayList<>());
+        for (int t = 0; t < 200; t++) {
+            ts.add(Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 50; i++) {
+                    fromThreads.add(heap.allocate(8 + i * 8));
+                }
+            }));
+        }
+        for (Thread t : ts) {
+            t.join();
+        }
+        assertEquals(10_000, new HashSet<>(fromThreads).size());
+        fromThreads.forEach(heap::free); // freed by a thread that allocated none of them
+        heap.releaseMemory();
+        assertEquals(0, heap.core().liveObjectsSlow()[0]);
+        assertEquals(2, heap.procs());
+    }
+}
