@@ -86,8 +86,10 @@ public final class GoHeap implements AutoCloseable {
     }
 
     /**
-     * Allocates {@code size} bytes (0 to 64 TiB), not zeroed, aligned to 8 bytes at least (16 for
-     * 16 bytes and more, and every power-of-two size class to its size). Returns the address.
+     * Allocates {@code size} bytes (0 to 64 TiB), not zeroed, aligned to 8 bytes at least (objects
+     * under 16 bytes may share a 16-byte block, aligned to their size's largest power-of-two
+     * factor, as with Go's tiny allocator). Returns the address. Use {@link #allocateAligned}
+     * for more.
      */
     public long allocate(long size) {
         return core.allocate(size, 1, false);

@@ -82,7 +82,7 @@ public final class HeapCore {
      * zeroed if {@code zero}; returns the address.
      */
     public long allocate(long size, long align, boolean zero) {
-        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 16) {
+        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 8) {
             if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && align <= 8 && (size & (align - 1)) == 0) {
                 MCache c = lease();
                 try {
@@ -91,7 +91,8 @@ public final class HeapCore {
                     c.release();
                 }
             }
-            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(align == 16 && size < 16 ? 16 : size), !zero);
+            // Every class size is a multiple of 8 and spans start on a page: 8-byte aligned.
+            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), !zero);
             return allocSmall(sc, size, zero);
         }
         checkSize(size, align);
