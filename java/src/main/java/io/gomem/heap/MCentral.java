@@ -13,7 +13,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * set ({@link #fullHead}, an intrusive list), spans with no free slot when they were last swept.
  * A span moves full → partial on the first free that reaches it after it became full (the freer
  * is told by {@link MSpan#markFree}); a span with no live object after a sweep goes back to the
- * {@link MHeap} so that its pages can serve any class.
+ * {@link SpanSource} (the {@link MHeap}) so that its pages can serve any class.
  *
  * <h2>Invariants</h2>
  * A span of this class is in exactly one place: cached by one MCache ({@code where == IN_CACHE}),
@@ -30,7 +30,7 @@ final class MCentral {
     final int spanClass;
     final int sizeClass;
     final int npages;
-    private final MHeap heap;
+    private final SpanSource heap;
     private final ReentrantLock lock = new ReentrantLock();
     /** Guarded by lock. */
     private final ArrayDeque<MSpan> partial = new ArrayDeque<>();
@@ -41,7 +41,7 @@ final class MCentral {
     /** Guarded by lock: objects reclaimed by sweeps here (Go's frees, counted when swept). */
     private long sweptFrees;
 
-    MCentral(MHeap heap, int spanClass, int sizeClass) {
+    MCentral(SpanSource heap, int spanClass, int sizeClass) {
         this.heap = heap;
         this.spanClass = spanClass;
         this.sizeClass = sizeClass;

@@ -42,7 +42,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * is published. Lock order: MCentral lock is never held when the heap lock is taken; the OS
  * layer's lock is taken inside the heap lock.
  */
-public final class MHeap {
+public final class MHeap implements SpanSource {
     static final int PAGE_SHIFT = SizeClasses.PAGE_SHIFT;
     static final long PAGE_SIZE = SizeClasses.PAGE_SIZE;
     /** log2 of an arena's size: 64 MiB, Go's heapArenaBytes on 64-bit Linux. */
@@ -151,7 +151,8 @@ public final class MHeap {
     // ───────────────────────────── spans ─────────────────────────────
 
     /** A new span of {@code npages} for a small span class; its pages are Ready. */
-    MSpan allocSmallSpan(int spanClass, int sizeClass, int npages) {
+    @Override
+    public MSpan allocSmallSpan(int spanClass, int sizeClass, int npages) {
         lock.lock();
         try {
             long base = allocPages(npages);
@@ -202,7 +203,8 @@ public final class MHeap {
     }
 
     /** Returns a span's pages to the page allocator. */
-    void freeSpan(MSpan s) {
+    @Override
+    public void freeSpan(MSpan s) {
         lock.lock();
         try {
             if (s.state == MSpan.STATE_LARGE) {
