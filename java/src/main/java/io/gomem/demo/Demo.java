@@ -1,5 +1,6 @@
 package io.gomem.demo;
 
+import io.gomem.GoHeap;
 import io.gomem.os.KernelView;
 import io.gomem.os.MemState;
 import io.gomem.os.OsMemory;
@@ -10,7 +11,8 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * gomem's main job for now: walks one region through every state of Go's OS state machine and,
- * at each step, asks the kernel (/proc/self/smaps, mincore) whether it agrees. Prints one
+ * at each step, asks the kernel (/proc/self/smaps, mincore) whether it agrees; then fills and
+ * empties a {@link GoHeap} and checks that its pages really go back to the kernel. Prints one
  * {@code demo:} line per step and exits 0 only if every check held. Run with
  * {@code -Dgomem.debug=sys} to also see the OS layer's own line for each transition on stderr.
  */
@@ -90,8 +92,41 @@ public final class Demo {
                 + " B, Ready " + os.bytes(MemState.READY) + " B after freeing everything",
                 os.bytes(MemState.RESERVED) + os.bytes(MemState.PREPARED) + os.bytes(MemState.READY) == 0);
 
+        heapWalk();
+
         say(failures == 0 ? "all checks passed" : failures + " check(s) FAILED");
         System.exit(failures == 0 ? 0 : 1);
+    }
+
+    /** The heap on top: fill 64 MiB with 4 KiB objects, free them all, give the pages back. */
+    private static void heapWalk() {
+        try (GoHeap heap = GoHeap.builder().build()) {
+            int n = 16_384;
+            long size = 4096;
+            long[] ps = new long[n];
+            long lo = Long.MAX_VALUE;
+            long hi = 0;
+            for (int i = 0; i < n; i++) {
+                ps[i] = heap.allocate(size);
+                MemorySegment.ofAddress(ps[i]).reinterpret(size).fill((byte) i);
+                lo = Math.min(lo, ps[i]);
+                hi = Math.max(hi, ps[i] + size);
+            }
+            long resident = KernelView.residentBytes(lo, hi - lo);
+            record("heap", n + " objects of " + size + " B allocated and written: resident "
+                    + resident / 1024 + " KiB over the heap's range (expect >= " + n * size / 1024 + " KiB)",
+                    resident >= n * size);
+            boolean intact = true;
+            for (int i = 0; i < n; i++) {
+                intact &= MemorySegment.ofAddress(ps[i]).reinterpret(size).get(ValueLayout.JAVA_BYTE, size - 1) == (byte) i;
+                heap.free(ps[i]);
+            }
+            long released = heap.releaseMemory();
+            long after = KernelView.residentBytes(lo, hi - lo);
+            record("heap", "all freed (contents intact: " + intact + "), releaseMemory gave back "
+                    + released / 1024 + " KiB: resident " + after / 1024 + " KiB", intact && after < resident / 16);
+            heap.checkInvariants();
+        }
     }
 
     private static void check(String call, String what, boolean state, boolean extra, long base, long len, long wantRss) {

@@ -1,0 +1,41 @@
+/**
+ * The heap: Go's allocator hierarchy, one class per runtime component. This is the overview the
+ * components' own comments point to (Go keeps its version at the top of {@code malloc.go}).
+ *
+ * <h2>Layers (each calls only the one below)</h2>
+ * <pre>
+ *   HeapCore      P slots, the allocate / free entry points, close          (io.gomem.GoHeap on top)
+ *   MCache        per P: one span per span class + the tiny allocator; no lock
+ *   MCentral      per span class: partial and full spans; its own lock
+ *   MHeap         arenas, spans table, large objects; the heap lock
+ *   PageAlloc     radix tree of chunk summaries; first fit; scavenged bits (heap lock)
+ *   MSpan, SizeClasses   metadata
+ *   io.gomem.os.OsMemory  Go's region states over mmap / madvise / munmap
+ * </pre>
+ *
+ * <h2>Allocation</h2>
+ * A request of at most 32 KiB is rounded up to one of 67 size classes ({@link
+ * io.gomem.heap.SizeClasses}). The caller leases a P slot (a CAS; see {@link
+ * io.gomem.heap.HeapCore}) and takes the next free slot of that P's {@link io.gomem.heap.MCache}
+ * span for the class: count trailing zeros of the span's alloc cache. When the span is exhausted
+ * the cache hands it back to its {@link io.gomem.heap.MCentral} and takes another (partial, or
+ * new from the {@link io.gomem.heap.MHeap}). Requests under 16 bytes that need no zeroing share
+ * 16-byte blocks (the tiny allocator). Larger requests get their own run of 8 KiB pages from the
+ * page allocator, under the heap lock.
+ *
+ * <h2>Free: mark, then sweep</h2>
+ * Go's collector decides what is free and sweeping reclaims it; here the caller decides, and the
+ * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
+ * through the spans table (O(1)), checks the address is a live object's start, and sets the
+ * slot's bit in the span's free bits with one atomic OR. The slot is reused only after the span's
+ * owner sweeps it: when the span is handed back to its MCentral, or when the central hands it
+ * out. A span in the full set is armed so that its first free moves it to the partial set; a
+ * span found with no live object goes back to the heap, whose pages then serve any class.
+ *
+ * <h2>Memory and the OS</h2>
+ * Arenas of 64 MiB are reserved (Reserved) and mapped in 4 MiB chunks (Prepared); pages freshly
+ * mapped count as scavenged. Pages a span takes that were scavenged are made Ready before use;
+ * {@code releaseMemory} sweeps everything and returns every free page with {@code sysUnused}.
+ * Only Ready memory is ever handed out.
+ */
+package io.gomem.heap;
