@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.internal.Options;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -49,6 +50,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code update}, which recomputes the leaf summaries of the touched chunks and merges upward
  * until a level does not change.
  *
+ * <pre>
+ *  alloc ──┬── fast: leaf summary at searchAddr fits ── PallocBits.find in that chunk ──┐
+ *          └── find: walk L0..L4 (straddling run, or descend) ── PallocBits.find ───────┤
+ *                                                                                       v
+ *  free ── checkInUse ── markFree ──────────┐                markAllocated (count scavenged)
+ *  grow ── addRange, set scavenged bits ────┤                               │
+ *  allocToCache / flush (one 64-bit word) ──┴──────────> update: leaf summaries, merge upward
+ *  scavenge / scavengeClaim ── findScavengeRun (ranges and chunks downward from scavAddr)
+ * </pre>
+ *
  * <h2>Invariants</h2> (checked by {@link #checkInvariants})
  * <ol>
  *   <li>Every leaf summary equals the summary of its chunk's allocation bitmap (0 if not grown);
@@ -62,10 +73,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * </ol>
  *
  * <h2>Locking</h2>
- * No lock inside. <b>Every method except the counters' readers must be called with the heap lock
- * held</b>; all fields are guarded by it. If a lock is passed to the constructor, Java assertions
- * ({@code -ea}) check that it is held. {@link PageCache#alloc} is the one path that hands out pages
- * without the lock: the pages in a cache are already "in use" here.
+ * No lock inside. <b>Every method must be called with the heap lock held</b>; all fields are
+ * guarded by it (a counter getter called without it may return a stale value). If a lock is passed
+ * to the constructor, Java assertions ({@code -ea}) check that the mutators hold it.
+ * {@link PageCache#alloc} is the one path that hands out pages without the lock: the pages in a
+ * cache are already "in use" here.
+ *
+ * <h2>Debug</h2>
+ * With {@code gomem.checkInvariants=true} ({@link Options#CHECK_INVARIANTS}) every slow-path
+ * operation (grow, tree search, page cache fill and flush, scavenging) ends with
+ * {@link #checkInvariants()}, which costs a pass over every grown chunk.
  *
  * <h2>Scavenged pages</h2>
  * Grown memory is free and scavenged (it is fresh from mmap, not yet backed). {@link #alloc}
@@ -104,6 +121,9 @@ public final class PageAlloc {
     static final int[] LEVEL_SHIFT = {CHUNK_SHIFT + 12, CHUNK_SHIFT + 9, CHUNK_SHIFT + 6, CHUNK_SHIFT + 3, CHUNK_SHIFT};
     /** log2 of the pages one level-l summary covers. */
     static final int[] LEVEL_LOG_PAGES = {CHUNK_PAGES_LOG + 12, CHUNK_PAGES_LOG + 9, CHUNK_PAGES_LOG + 6, CHUNK_PAGES_LOG + 3, CHUNK_PAGES_LOG};
+
+    /** {@link Options#CHECK_INVARIANTS}: check everything after each slow-path operation. */
+    private static final boolean CHECK_INVARIANTS = Options.CHECK_INVARIANTS.booleanValue();
 
     /** {@code searchAddr} value meaning "nothing is free". */
     private static final long NO_FREE = ADDR_LIMIT;
@@ -212,6 +232,7 @@ public final class PageAlloc {
         update(base, npages, true, false);
         totalPages += npages;
         scavengedPages += npages;
+        debugCheck();
     }
 
     // =====================================================================================
@@ -236,6 +257,7 @@ public final class PageAlloc {
         }
         long addr;
         long newSearch;
+        boolean slow = false;
         long ci = searchAddr >>> CHUNK_SHIFT;
         int pi = pageInChunk(searchAddr);
         if (CHUNK_PAGES - pi >= npages && PallocSum.max(summary[LEAF].get(ci)) >= npages) {
@@ -258,6 +280,7 @@ public final class PageAlloc {
                 return 0;
             }
             newSearch = findSearchAddr;
+            slow = true;
         }
         if (newSearch == addr) {
             // The run starts at the first free page, so everything below its end is now in use.
@@ -268,6 +291,9 @@ public final class PageAlloc {
         scavengedPages -= lastScavenged;
         if (newSearch > searchAddr) {
             searchAddr = newSearch;
+        }
+        if (CHECK_INVARIANTS && slow) {
+            checkInvariants();
         }
         return addr;
     }
@@ -471,6 +497,7 @@ public final class PageAlloc {
         inUsePages += Long.bitCount(free);
         scavengedPages -= Long.bitCount(scav);
         cache.fill(base, free, scav);
+        debugCheck();
     }
 
     /**
@@ -514,6 +541,7 @@ public final class PageAlloc {
         inUsePages -= Long.bitCount(free);
         scavengedPages += Long.bitCount(scav);
         cache.clear();
+        debugCheck();
     }
 
     // =====================================================================================
@@ -540,6 +568,7 @@ public final class PageAlloc {
             scavengedPages += n;
             done += n;
         }
+        debugCheck();
         return done;
     }
 
@@ -571,6 +600,7 @@ public final class PageAlloc {
         nclaims++;
         claimedPages += n;
         lastClaimPages = n;
+        debugCheck();
         return base;
     }
 
@@ -603,6 +633,7 @@ public final class PageAlloc {
         if (released) {
             scavengedPages += npages;
         }
+        debugCheck();
     }
 
     /**
@@ -1047,6 +1078,12 @@ public final class PageAlloc {
     // =====================================================================================
     // Helpers
     // =====================================================================================
+
+    private void debugCheck() {
+        if (CHECK_INVARIANTS) {
+            checkInvariants();
+        }
+    }
 
     private void assertLocked() {
         assert lock == null || lock.isHeldByCurrentThread() : "heap lock not held";

@@ -40,8 +40,7 @@ public enum Options {
 
     /** The environment variable name, e.g. {@code GOMEM_DEBUG}. */
     public String environmentName() {
-        return property.toUpperCase(Locale.ROOT).replace('.', '_')
-                .replaceAll("([a-z])([A-Z])", "$1_$2");
+        return property.replaceAll("([a-z])([A-Z])", "$1_$2").replace('.', '_').toUpperCase(Locale.ROOT);
     }
 
     public String defaultValue() {
