@@ -100,6 +100,8 @@ public final class MHeap implements SpanSource {
     private long spansInUse;
     private long mappedBytes;
     private long releasedBytes;
+    /** Set by {@link #releaseAll()}: the heap's memory is gone; no span may be made any more. */
+    private boolean released;
 
     MHeap(OsMemory os) {
         this.os = os;
@@ -207,6 +209,9 @@ public final class MHeap implements SpanSource {
     public void freeSpan(MSpan s) {
         lock.lock();
         try {
+            if (released) {
+                return; // a free that raced with close: the pages are gone already
+            }
             if (s.state == MSpan.STATE_LARGE) {
                 largeFrees++;
                 largeBytesLive -= s.elemSize;
@@ -231,6 +236,9 @@ public final class MHeap implements SpanSource {
 
     /** npages contiguous free pages, growing the heap if needed; lock held. */
     private long allocPages(int npages) {
+        if (released) {
+            throw new IllegalStateException("heap is closed: no allocation or free after close()");
+        }
         long base = pageAlloc.alloc(npages);
         if (base == 0) {
             grow(npages);
@@ -321,6 +329,7 @@ public final class MHeap implements SpanSource {
             }
             reservations.clear();
             curBase = curEnd = 0;
+            released = true;
         } finally {
             lock.unlock();
         }

@@ -406,10 +406,12 @@ class OsMemoryTest {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Dgomem.debug=sys",
                 "-cp", System.getProperty("java.class.path"), "io.gomem.demo.Demo"));
-        Process p = new ProcessBuilder(cmd).start();
+        Path errFile = Files.createTempFile("gomem-demo", ".err");
+        Process p = new ProcessBuilder(cmd).redirectError(errFile.toFile()).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        String err = Files.readString(errFile);
+        Files.delete(errFile);
         assertEquals(0, p.exitValue(), "demo failed:\n" + out + err);
         assertTrue(out.contains("demo: all checks passed"), out);
         for (String call : List.of("sysReserve", "sysMap", "sysUsed", "sysUnused", "sysFault", "sysFree", "sysAlloc")) {
@@ -424,10 +426,12 @@ class OsMemoryTest {
     void withoutTheSwitchNothingIsPrinted() throws Exception {
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.gomem.demo.Demo");
-        Process p = new ProcessBuilder(cmd).start();
+        Path errFile = Files.createTempFile("gomem-demo", ".err");
+        Process p = new ProcessBuilder(cmd).redirectError(errFile.toFile()).start();
         p.getInputStream().readAllBytes();
-        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        String err = Files.readString(errFile);
+        Files.delete(errFile);
         assertEquals(0, p.exitValue());
         assertFalse(err.contains("gomem: "), err);
     }
