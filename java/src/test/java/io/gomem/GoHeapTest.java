@@ -268,6 +268,30 @@ class GoHeapTest {
     }
 
     @Test
+    void cachesOfThreadsThatWentAwayGiveTheirSpansBack() throws Exception {
+        List<Long> ps = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> ts = new ArrayList<>();
+        for (int t = 0; t < 4; t++) {
+            ts.add(Thread.ofPlatform().start(() -> {
+                for (int i = 1; i <= 40; i++) {
+                    ps.add(heap.allocate(i * 64L));
+                }
+            }));
+        }
+        for (Thread t : ts) {
+            t.join();
+        }
+        assertTrue(heap.core().cachedSpans() > 0);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (heap.core().cachedSpans() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(100); // the background thread flushes idle caches every second
+        }
+        assertEquals(0, heap.core().cachedSpans(), "idle caches flushed by the background thread");
+        ps.forEach(heap::free);
+        heap.checkInvariants();
+    }
+
+    @Test
     void manyThreadsShareTheBoundedCaches() throws Exception {
         List<Thread> ts = new ArrayList<>();
         List<Long> fromThreads = java.util.Collections.synchronizedList(new ArrayList<>());

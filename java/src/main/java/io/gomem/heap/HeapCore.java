@@ -14,7 +14,9 @@ import java.lang.foreign.MemorySegment;
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
  * An operation leases one ({@link #lease}): it starts at the slot its thread id hashes to and
  * takes the first free one with a CAS; leases last one operation, so a thread that dies or idles
- * holds nothing, and any number of threads, virtual or not, share {@code procs} caches.
+ * holds nothing, and any number of threads, virtual or not, share {@code procs} caches. The
+ * background thread ({@link Background}) flushes caches that took no span for a period, so spans
+ * do not sit in caches nobody uses.
  *
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an
@@ -38,6 +40,49 @@ public final class HeapCore {
         for (int i = 0; i < procs; i++) {
             caches[i] = new MCache(heap, i);
         }
+        Background.register(this);
+    }
+
+    /**
+     * Gives back the spans of every cache that took no span since the last call and is not in
+     * use right now (a busy cache is skipped, never waited for). Returns the caches flushed.
+     * Run by the background thread every second, so caches that went idle (their threads gone
+     * or quiet) do not keep spans from the rest of the heap.
+     */
+    public int flushIdleCaches() {
+        int flushed = 0;
+        for (MCache c : caches) {
+            if (c.tryLease()) {
+                try {
+                    if (closed) {
+                        return flushed;
+                    }
+                    if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
+                        c.releaseAll();
+                        flushed++;
+                    }
+                    c.refillsAtLastCheck = c.refills;
+                } finally {
+                    c.release();
+                }
+            }
+        }
+        return flushed;
+    }
+
+    void backgroundTick() {
+        flushIdleCaches();
+    }
+
+    /** Spans held by all caches now (stops the world). */
+    public int cachedSpans() {
+        int[] n = new int[1];
+        stopTheWorld(() -> {
+            for (MCache c : caches) {
+                n[0] += c.cachedSpans();
+            }
+        });
+        return n[0];
     }
 
     public int procs() {

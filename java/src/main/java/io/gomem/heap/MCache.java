@@ -65,6 +65,10 @@ final class MCache {
     private MSpan tinySpan;
     private int tinyIdx;
 
+    /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
+    long refills;
+    long refillsAtLastCheck;
+
     /** 0 free, 1 leased. CAS to take, release store to give back. */
     private volatile int lease;
 
@@ -109,6 +113,7 @@ final class MCache {
         }
         s = c.cacheSpan();
         alloc[spanClass] = s;
+        refills++;
         p = s.alloc();
         if (p == 0) {
             throw new IllegalStateException("mcentral returned a full span " + s);
