@@ -13,6 +13,7 @@ import java.lang.invoke.VarHandle;
  *     └─ alloc[spanClass].nextFreeFast()          ← the fast path: ctz, shift, add; no lock
  *          └─ refill(spanClass)                   ← span exhausted (or cache word crossing)
  *               ├─ span.alloc()                   ← next word of the alloc bits
+ *               ├─ span.sweep()                   ← frees came back: reuse the span in place
  *               ├─ central.uncacheSpan(old)       ← MCentral lock
  *               └─ central.cacheSpan()            ← MCentral lock; may call MHeap (heap lock)
  *   allocTiny(size)                               ← bump inside the current 16 B block
@@ -65,6 +66,8 @@ final class MCache {
     private MSpan tinySpan;
     private int tinyIdx;
 
+    /** Lease holder only: objects reclaimed by sweeping a cached span in place (no central involved). */
+    long sweptInPlace;
     /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
@@ -105,6 +108,15 @@ final class MCache {
         long p = s.alloc();
         if (p != 0) {
             return p;
+        }
+        // Exhausted. Frees may have come back to it meanwhile (the common alloc/free pattern):
+        // the owner may sweep its own span and go on with it, with no lock at all.
+        if (s != EMPTY && s.hasPendingFrees()) {
+            sweptInPlace += s.sweep();
+            p = s.alloc();
+            if (p != 0) {
+                return p;
+            }
         }
         MCentral c = heap.central[spanClass];
         if (s != EMPTY) {

@@ -297,7 +297,8 @@ final class MSpan {
 
     /**
      * Folds pending frees into the alloc bits, recounts, and restarts allocation at slot 0.
-     * Returns the number of objects reclaimed. Owner only (central lock, span not cached).
+     * Returns the number of objects reclaimed. Owner only: the lease holder of the MCache caching
+     * the span, or the central under its lock when no cache holds it.
      */
     int sweep() {
         int words = (nelems + 63) >>> 6;
@@ -326,6 +327,16 @@ final class MSpan {
         allocCache = ~allocBits[0];
         FREE_INDEX.setRelease(this, 0);
         return reclaimed;
+    }
+
+    /** True if some free is waiting for a sweep (any thread; a snapshot). */
+    boolean hasPendingFrees() {
+        for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
+            if ((long) WORDS.getVolatile(freeBits, w) != 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Live objects as the span's owner sees them (pending frees still count). */
