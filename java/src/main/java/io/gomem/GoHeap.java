@@ -92,7 +92,7 @@ public final class GoHeap implements AutoCloseable {
      * for more.
      */
     public long allocate(long size) {
-        return core.allocate(size, 1, false);
+        return core.allocateRaw(size);
     }
 
     /** Allocates {@code size} bytes aligned to {@code alignment} (a power of two), not zeroed. */

@@ -92,7 +92,8 @@ public final class HeapCore {
     private MCache lease() {
         MCache[] cs = caches;
         int n = cs.length;
-        int i = (int) (Thread.currentThread().threadId() % n);
+        // Multiply-shift range reduction of the thread id: no 64-bit division on the fast path.
+        int i = (int) ((((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 32) * n) >>> 32);
         for (int round = 0; ; round++) {
             for (int k = 0; k < n; k++) {
                 MCache c = cs[i];
@@ -123,12 +124,29 @@ public final class HeapCore {
     }
 
     /**
+     * The raw path's fast case, kept small so that it inlines into callers: {@code size} bytes of
+     * a small class, not zeroed, 8-byte aligned. Everything else goes to {@link #allocate}.
+     */
+    public long allocateRaw(long size) {
+        if (size >= SizeClasses.TINY_SIZE && size <= SizeClasses.MAX_SMALL_SIZE) {
+            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), true);
+            MCache c = lease();
+            try {
+                return c.allocSmall(sc);
+            } finally {
+                c.release();
+            }
+        }
+        return allocate(size, 1, false);
+    }
+
+    /**
      * {@code size} bytes (0 ≤ size ≤ {@link #MAX_ALLOC}) aligned to {@code align} (a power of two),
      * zeroed if {@code zero}; returns the address.
      */
     public long allocate(long size, long align, boolean zero) {
-        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 8) {
-            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && align <= 8 && (size & (align - 1)) == 0) {
+        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 8 && size >= 0) {
+            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
                 MCache c = lease();
                 try {
                     return c.allocTiny(size);
@@ -140,6 +158,10 @@ public final class HeapCore {
             int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), !zero);
             return allocSmall(sc, size, zero);
         }
+        return allocateSlow(size, align, zero);
+    }
+
+    private long allocateSlow(long size, long align, boolean zero) {
         checkSize(size, align);
         if (size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
             // Over-aligned small object: the smallest class whose size is a multiple of align.
@@ -195,10 +217,24 @@ public final class HeapCore {
 
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
+        MSpan s = heap.spanOf(addr);
+        if (s != null && !closed && s.state == MSpan.STATE_SMALL && s.spanClass != MHeap.TINY_SPAN_CLASS) {
+            int idx = s.slotOf(addr);
+            if (idx >= 0) {
+                if (s.markFree(idx, addr)) {
+                    heap.central[s.spanClass].onFree(s);
+                }
+                return;
+            }
+        }
+        freeSlow(addr, s);
+    }
+
+    /** Everything but a small object's free: large and tiny objects, and every error. */
+    private void freeSlow(long addr, MSpan s) {
         if (closed) {
             throw closedException();
         }
-        MSpan s = heap.spanOf(addr);
         if (s == null) {
             throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
                     + ": not an address this heap returned (no span of this heap holds it)");
@@ -219,17 +255,11 @@ public final class HeapCore {
                     MCache.freeTiny(heap, s, addr);
                     return;
                 }
-                int idx = s.slotOf(addr);
-                if (idx < 0) {
-                    long off = addr - s.base;
-                    long start = s.base + Math.min(off / s.elemSize, s.nelems - 1) * s.elemSize;
-                    throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
-                            + ": an interior address (the " + s.elemSize + " B slot starts at 0x" + Long.toHexString(start)
-                            + "); free takes the address allocate returned");
-                }
-                if (s.markFree(idx, addr)) {
-                    heap.central[s.spanClass].onFree(s);
-                }
+                long off = addr - s.base;
+                long start = s.base + Math.min(off / s.elemSize, s.nelems - 1) * s.elemSize;
+                throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                        + ": an interior address (the " + s.elemSize + " B slot starts at 0x" + Long.toHexString(start)
+                        + "); free takes the address allocate returned");
             }
             default -> throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
                     + ": no live object there (double free, or never allocated)");

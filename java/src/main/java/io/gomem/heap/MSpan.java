@@ -263,15 +263,24 @@ final class MSpan {
         long bit = 1L << idx;
         long old = (long) WORDS.getAndBitwiseOr(freeBits, idx >>> 6, bit);
         if ((old & bit) != 0) {
-            throw new IllegalStateException("double free of 0x" + Long.toHexString(addr)
-                    + ": the object (" + elemSize + " B slot) was already freed");
+            throw doubleFree(addr);
         }
         if (!isAllocated(idx)) {
             WORDS.getAndBitwiseAnd(freeBits, idx >>> 6, ~bit);
-            throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
-                    + ": no live object there (never allocated, or already freed and reclaimed)");
+            throw notLive(addr);
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
+    }
+
+    // Cold: exception building kept out of the hot methods so that they stay small and inline.
+    private IllegalStateException doubleFree(long addr) {
+        return new IllegalStateException("double free of 0x" + Long.toHexString(addr)
+                + ": the object (" + elemSize + " B slot) was already freed");
+    }
+
+    private static IllegalStateException notLive(long addr) {
+        return new IllegalStateException("free of 0x" + Long.toHexString(addr)
+                + ": no live object there (never allocated, or already freed and reclaimed)");
     }
 
     /** Arms {@link #notifyCentral} as the span enters the full set; true if frees already arrived. */

@@ -1,0 +1,82 @@
+package io.gomem.bench;
+
+import io.gomem.GoHeap;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Threads;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * gomem's allocate immediately followed by free of the same object, through the raw-address API
+ * ({@code raw}: not zeroed, no Java object) and through the MemorySegment API ({@code segment}:
+ * zeroed, one MemorySegment per allocation). One op = one allocate + one free. The {@code *2t}
+ * variants run the same pair on two threads sharing one heap (two P caches). Same sizes as
+ * {@link MallocBench}, to be read side by side with it.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class GoHeapBench {
+
+    @Param({"16", "64", "256", "1024", "4096", "32768", "262144"})
+    public long size;
+
+    GoHeap heap;
+    GoHeap.Segments segments;
+
+    @Setup
+    public void setup() {
+        heap = GoHeap.builder().build();
+        segments = heap.segments();
+    }
+
+    @TearDown
+    public void tearDown() {
+        heap.close();
+    }
+
+    @Benchmark
+    public long raw() {
+        long p = heap.allocate(size);
+        heap.free(p);
+        return p;
+    }
+
+    @Benchmark
+    public MemorySegment segment() {
+        MemorySegment s = segments.allocate(size, 8);
+        segments.free(s);
+        return s;
+    }
+
+    @Benchmark
+    @Threads(2)
+    public long raw2t() {
+        long p = heap.allocate(size);
+        heap.free(p);
+        return p;
+    }
+
+    @Benchmark
+    @Threads(2)
+    public MemorySegment segment2t() {
+        MemorySegment s = segments.allocate(size, 8);
+        segments.free(s);
+        return s;
+    }
+}
