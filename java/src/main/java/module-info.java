@@ -11,4 +11,5 @@ module io.gomem {
 
     exports io.gomem;
     exports io.gomem.os;
+    exports io.gomem.stats;
 }

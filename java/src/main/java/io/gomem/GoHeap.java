@@ -1,7 +1,11 @@
 package io.gomem;
 
 import io.gomem.heap.HeapCore;
+import io.gomem.internal.Options;
+import io.gomem.os.KernelView;
+import io.gomem.os.MemoryLimitExceededException;
 import io.gomem.os.OsMemory;
+import io.gomem.stats.MemStats;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
@@ -45,8 +49,17 @@ public final class GoHeap implements AutoCloseable {
     private final Segments segments;
 
     private GoHeap(Builder b) {
-        this.core = new HeapCore(new OsMemory(b.unusedMode), b.procs);
+        this.core = new HeapCore(new OsMemory(b.unusedMode), new HeapCore.Config(b.procs, b.memoryLimit,
+                b.hardMemoryLimit, b.retainExtraPercent, b.scavengerCpuPercent));
         this.segments = new Segments(this);
+        LOG.log(System.Logger.Level.DEBUG, () -> "gomem heap: procs " + b.procs + ", soft limit "
+                + limitText(b.memoryLimit) + ", hard limit " + limitText(b.hardMemoryLimit) + "\n" + Options.describeEffective());
+    }
+
+    private static final System.Logger LOG = System.getLogger("io.gomem");
+
+    private static String limitText(long v) {
+        return v == Long.MAX_VALUE ? "none" : v + " B";
     }
 
     /** A builder with the defaults: procs = available processors, sysUnused mode from {@code gomem.sysUnused}. */
@@ -58,8 +71,63 @@ public final class GoHeap implements AutoCloseable {
     public static final class Builder {
         private int procs = Runtime.getRuntime().availableProcessors();
         private OsMemory.UnusedMode unusedMode = new OsMemory().sysUnusedMode();
+        private long memoryLimit = defaultMemoryLimit();
+        private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+        private int retainExtraPercent = Options.RETAIN_EXTRA_PERCENT.intValue(0, 10_000);
+        private int scavengerCpuPercent = Options.SCAVENGER_CPU_PERCENT.intValue(1, 100);
 
         private Builder() {
+        }
+
+        /**
+         * The default soft limit: {@code gomem.memoryLimit} if set ('off' for none), else
+         * {@code gomem.memoryLimitPercent} (75) percent of the cgroup's memory limit, else none.
+         */
+        static long defaultMemoryLimit() {
+            String v = Options.MEMORY_LIMIT.value();
+            if (!v.isBlank()) {
+                return Options.MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+            }
+            long cgroup = KernelView.cgroupMemoryLimit();
+            if (cgroup <= 0) {
+                return Long.MAX_VALUE;
+            }
+            return cgroup / 100 * Options.MEMORY_LIMIT_PERCENT.intValue(1, 100);
+        }
+
+        /**
+         * Soft limit on the heap memory held Ready, in bytes (Go's GOMEMLIMIT): the background
+         * scavenger keeps 5% under it and allocation returns free pages before passing it.
+         * {@code Long.MAX_VALUE} for none.
+         */
+        public Builder memoryLimit(long bytes) {
+            if (bytes <= 0) {
+                throw new IllegalArgumentException("memory limit " + bytes + " must be positive (Long.MAX_VALUE for none)");
+            }
+            this.memoryLimit = bytes;
+            return this;
+        }
+
+        /**
+         * Hard limit on the heap memory held Ready, in bytes: an allocation that cannot fit under
+         * it even after returning every free page fails with {@link MemoryLimitExceededException}.
+         * {@code Long.MAX_VALUE} (the default) for none.
+         */
+        public Builder hardMemoryLimit(long bytes) {
+            if (bytes <= 0) {
+                throw new IllegalArgumentException("hard memory limit " + bytes + " must be positive (Long.MAX_VALUE for none)");
+            }
+            this.hardMemoryLimit = bytes;
+            return this;
+        }
+
+        /** The scavenger's goal: Ready heap memory at most in-use × (100 + percent) / 100 (default 10). */
+        public Builder retainExtraPercent(int percent) {
+            if (percent < 0) {
+                throw new IllegalArgumentException("retainExtraPercent " + percent + " must be >= 0");
+            }
+            this.retainExtraPercent = percent;
+            return this;
         }
 
         /**
@@ -152,6 +220,14 @@ public final class GoHeap implements AutoCloseable {
     /** The bytes usable at {@code address}, an object this heap returned (at least what was asked). */
     public long usableSize(long address) {
         return core.usableSize(address);
+    }
+
+    /**
+     * A statistics snapshot with Go's MemStats fields (see {@link MemStats} for the invariants
+     * every snapshot keeps). Briefly stops allocation on every P, and sweeps.
+     */
+    public MemStats memStats() {
+        return core.readMemStats();
     }
 
     /** Returns every free page to the OS now (Go's {@code debug.FreeOSMemory}); the bytes released. */

@@ -28,14 +28,42 @@ public final class HeapCore {
     public static final long MAX_ALLOC = 1L << 46;
 
     final MHeap heap;
+    final Scavenger scavenger;
     private final MCache[] caches;
     private volatile boolean closed;
 
-    public HeapCore(OsMemory os, int procs) {
-        if (procs < 1 || procs > 4096) {
-            throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+    /**
+     * The settings of a heap core.
+     *
+     * @param procs              P slots (caches)
+     * @param softLimit          soft limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param hardLimit          hard limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
+     * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
+     */
+    public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
+        public Config {
+            if (procs < 1 || procs > 4096) {
+                throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+            }
         }
+
+        /** Defaults with {@code procs} caches and no limits. */
+        public static Config of(int procs) {
+            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1);
+        }
+    }
+
+    public HeapCore(OsMemory os, int procs) {
+        this(os, Config.of(procs));
+    }
+
+    public HeapCore(OsMemory os, Config config) {
+        int procs = config.procs();
         this.heap = new MHeap(os);
+        this.scavenger = new Scavenger(heap, config.softLimit(), config.hardLimit(), config.retainExtraPercent(),
+                config.cpuPercent());
+        heap.setScavenger(scavenger);
         this.caches = new MCache[procs];
         for (int i = 0; i < procs; i++) {
             caches[i] = new MCache(heap, i);
@@ -70,8 +98,21 @@ public final class HeapCore {
         return flushed;
     }
 
+    /**
+     * The background thread's work each period: flush idle caches, sweep the centrals' spans
+     * (so that wholly free ones go back to the page heap), then scavenge toward the goal within
+     * the CPU budget.
+     */
     void backgroundTick() {
         flushIdleCaches();
+        for (MCentral c : heap.central) {
+            if (c != null && !closed) {
+                c.sweepAll();
+            }
+        }
+        if (!closed) {
+            scavenger.backgroundCycle(Background.PERIOD_MS * 1_000_000L * scavenger.cpuPercent / 100);
+        }
     }
 
     /** Spans held by all caches now (stops the world). */
@@ -309,7 +350,12 @@ public final class HeapCore {
                     c.sweepAll();
                 }
             }
-            released[0] = heap.scavenge(Long.MAX_VALUE) << MHeap.PAGE_SHIFT;
+            released[0] = scavenger.releaseAll();
+            for (MCentral c : heap.central) {
+                if (c != null) {
+                    released[0] += c.releaseFreeOsPages(OsMemory.PAGE_SIZE);
+                }
+            }
         });
         return released[0];
     }
@@ -343,6 +389,81 @@ public final class HeapCore {
             });
         });
         return r;
+    }
+
+    /** Estimated Java-heap bytes of one MSpan (object, two 16-long bitmaps) and of one MCache. */
+    static final long SPAN_BYTES = 400;
+    static final long CACHE_BYTES = 3_000;
+    /** Estimated metadata per arena (its spans table) and per 4 MiB chunk (bitmaps, summaries). */
+    static final long ARENA_META_BYTES = 16 + 4L * MHeap.PAGES_PER_ARENA;
+    static final long CHUNK_META_BYTES = 2 * 8 * 8 + 16;
+
+    /**
+     * A MemStats snapshot. Stops the world (holds every P lease) so that no allocation is in
+     * flight, sweeps every span so that frees done before the call are counted, and reads the
+     * page heap's and OS layer's counters under the heap lock. Frees from other threads may run
+     * meanwhile; they are counted by a later snapshot.
+     */
+    public io.gomem.stats.MemStats readMemStats() {
+        io.gomem.stats.MemStats[] out = new io.gomem.stats.MemStats[1];
+        stopTheWorld(() -> {
+            checkOpen();
+            int n = SizeClasses.NUM_SPAN_CLASSES + 1;
+            long[] mallocs = new long[n];
+            long[] frees = new long[n];
+            long tinyObjects = 0;
+            for (MCache c : caches) {
+                c.sweepCached();
+                for (int sc = 0; sc < n; sc++) {
+                    mallocs[sc] += c.allocs[sc];
+                    frees[sc] += c.sweptInPlace[sc];
+                }
+                tinyObjects += c.tinyObjects;
+            }
+            for (int sc = 0; sc < n; sc++) {
+                MCentral c = heap.central[sc];
+                if (c != null) {
+                    c.sweepAll();
+                    frees[sc] += c.sweptFrees();
+                }
+            }
+            MHeap.Counters k = heap.counters();
+            long[] bySizeMallocs = new long[SizeClasses.NUM_SIZE_CLASSES];
+            long[] bySizeFrees = new long[SizeClasses.NUM_SIZE_CLASSES];
+            for (int sc = 0; sc < n; sc++) {
+                int cls = sc == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE_CLASS : SizeClasses.sizeClassOf(sc);
+                bySizeMallocs[cls] += mallocs[sc];
+                bySizeFrees[cls] += frees[sc];
+            }
+            java.util.List<io.gomem.stats.MemStats.SizeClassStats> bySize = new java.util.ArrayList<>();
+            long smallMallocs = 0;
+            long smallFrees = 0;
+            long heapAlloc = k.largeBytesLive();
+            long totalAlloc = k.largeBytesTotal();
+            for (int cls = 1; cls < SizeClasses.NUM_SIZE_CLASSES; cls++) {
+                int size = SizeClasses.classSize(cls);
+                bySize.add(new io.gomem.stats.MemStats.SizeClassStats(size, bySizeMallocs[cls], bySizeFrees[cls]));
+                smallMallocs += bySizeMallocs[cls];
+                smallFrees += bySizeFrees[cls];
+                heapAlloc += (bySizeMallocs[cls] - bySizeFrees[cls]) * size;
+                totalAlloc += bySizeMallocs[cls] * size;
+            }
+            long mallocsTotal = smallMallocs + tinyObjects + k.largeAllocs();
+            long freesTotal = smallFrees + tinyObjects + k.largeFrees();
+            long heapSys = k.mappedBytes();
+            long heapInuse = (k.pagesInUse() << MHeap.PAGE_SHIFT) - k.spanReleasedBytes();
+            long heapReleased = (k.scavengedPages() << MHeap.PAGE_SHIFT) + k.spanReleasedBytes();
+            long mSpanInuse = k.spansInUse() * SPAN_BYTES;
+            long mSpanSys = (k.spansInUse() + k.spanPool()) * SPAN_BYTES;
+            long mCache = caches.length * CACHE_BYTES;
+            long otherSys = k.arenas() * ARENA_META_BYTES + (heapSys / PageAlloc.CHUNK_BYTES) * CHUNK_META_BYTES;
+            long sys = heapSys + mSpanSys + mCache + otherSys;
+            long mappedReady = k.osReady() + mSpanSys + mCache + otherSys;
+            out[0] = new io.gomem.stats.MemStats(heapAlloc, totalAlloc, heapSys, heapSys - heapInuse, heapInuse, heapReleased,
+                    mallocsTotal - freesTotal, mallocsTotal, freesTotal, mSpanInuse, mSpanSys, mCache, mCache, otherSys, sys,
+                    mappedReady, k.osReserved(), k.osPrepared(), k.osReady(), scavenger.softLimit, bySize);
+        });
+        return out[0];
     }
 
     /** Mapped bytes, bytes in spans, and reserved bytes: a first look at the heap's footprint. */

@@ -57,8 +57,10 @@ final class MCache {
     final int id;
     /** Lease holder only. Current span per span class (plus the tiny class); EMPTY if none. */
     final MSpan[] alloc = new MSpan[SizeClasses.NUM_SPAN_CLASSES + 1];
-    /** Lease holder only. Allocations per span class (slots handed out; tiny objects under TINY). */
+    /** Lease holder only. Slots handed out per span class (tiny blocks under the tiny class). */
     final long[] allocs = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
+    /** Lease holder only. Tiny objects handed out (counted as malloc and free at once, as Go does). */
+    long tinyObjects;
 
     // Tiny allocator state: lease holder only.
     private long tiny;
@@ -66,8 +68,8 @@ final class MCache {
     private MSpan tinySpan;
     private int tinyIdx;
 
-    /** Lease holder only: objects reclaimed by sweeping a cached span in place (no central involved). */
-    long sweptInPlace;
+    /** Lease holder only: objects reclaimed per span class by sweeping a cached span in place. */
+    final long[] sweptInPlace = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
@@ -112,7 +114,7 @@ final class MCache {
         // Exhausted. Frees may have come back to it meanwhile (the common alloc/free pattern):
         // the owner may sweep its own span and go on with it, with no lock at all.
         if (s != EMPTY && s.hasPendingFrees()) {
-            sweptInPlace += s.sweep();
+            sweptInPlace[spanClass] += s.sweep();
             p = s.alloc();
             if (p != 0) {
                 return p;
@@ -146,11 +148,10 @@ final class MCache {
         if (tiny != 0 && off + size <= SizeClasses.TINY_SIZE) {
             MASKS.getAndBitwiseOr(tinySpan.tinyMasks, tinyIdx, 1 << off);
             tinyOffset = (int) (off + size);
-            allocs[MHeap.TINY_SPAN_CLASS]++;
+            tinyObjects++;
             return tiny + off;
         }
         long block = allocSmall(MHeap.TINY_SPAN_CLASS);
-        allocs[MHeap.TINY_SPAN_CLASS]--; // count tiny objects, not blocks
         MSpan s = alloc[MHeap.TINY_SPAN_CLASS];
         int idx = (int) ((block - s.base) >>> 4);
         MASKS.setVolatile(s.tinyMasks, idx, TINY_OWNED | 1);
@@ -159,7 +160,7 @@ final class MCache {
         tinySpan = s;
         tinyIdx = idx;
         tinyOffset = (int) size;
-        allocs[MHeap.TINY_SPAN_CLASS]++;
+        tinyObjects++;
         return block;
     }
 
@@ -212,6 +213,16 @@ final class MCache {
     /** Live tiny objects in block {@code idx} of tiny span {@code s}. */
     static int tinyLive(MSpan s, int idx) {
         return Integer.bitCount((int) MASKS.getVolatile(s.tinyMasks, idx) & (TINY_OWNED - 1));
+    }
+
+    /** Sweeps every span this cache holds, in place (lease held); counts what was reclaimed. */
+    void sweepCached() {
+        for (int sc = 0; sc < alloc.length; sc++) {
+            MSpan s = alloc[sc];
+            if (s != EMPTY && s.hasPendingFrees()) {
+                sweptInPlace[sc] += s.sweep();
+            }
+        }
     }
 
     /** Gives every cached span back to its central (lease held): the cache holds nothing after. */

@@ -22,9 +22,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * the spans of this class in all three places.
  *
  * <h2>Guards</h2>
- * {@link #lock} guards every field and the {@code where/next/prev} fields of the spans here. The
- * heap lock is never taken while holding it (spans are got from and given to the heap after
- * unlocking), so the lock order is MCentral → nothing.
+ * {@link #lock} guards every field and the {@code where/next/prev} fields of the spans here.
+ * Spans are got from and given to the heap after unlocking; releasing a span's free OS pages
+ * takes the heap lock inside this one: the lock order is MCentral → heap → OS layer.
  */
 final class MCentral {
     final int spanClass;
@@ -85,6 +85,9 @@ final class MCentral {
             }
         }
         if (got != null) {
+            if (got.releasedMask != 0) {
+                heap.reuseSpanPages(got); // the cache's now: no other thread touches its slots
+            }
             return got;
         }
         MSpan s = heap.allocSmallSpan(spanClass, sizeClass, npages);
@@ -159,6 +162,36 @@ final class MCentral {
             heap.freeSpan(e);
         }
         return empty.size();
+    }
+
+    /**
+     * Returns to the OS every OS page of an uncached span of this class on which no object lies
+     * (Go never does this: it returns only whole free spans; for small objects freed at random it
+     * is what brings the footprint near the live bytes). Returns the bytes released.
+     */
+    long releaseFreeOsPages(long osPageSize) {
+        long bytes = 0;
+        lock.lock();
+        try {
+            for (MSpan s : partial) {
+                bytes += releaseFreeOsPages(s, osPageSize);
+            }
+            for (MSpan s = fullHead; s != null; s = s.next) {
+                bytes += releaseFreeOsPages(s, osPageSize);
+            }
+        } finally {
+            lock.unlock();
+        }
+        return bytes;
+    }
+
+    private long releaseFreeOsPages(MSpan s, long osPageSize) {
+        long fresh = s.freeOsPages(osPageSize) & ~s.releasedMask;
+        if (fresh != 0) {
+            heap.releaseSpanPages(s, fresh);
+            return Long.bitCount(fresh) * osPageSize;
+        }
+        return 0;
     }
 
     private void addFull(MSpan s) {

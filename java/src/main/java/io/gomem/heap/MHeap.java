@@ -39,8 +39,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #lock} (the heap lock) guards the page allocator, the arena list and cursor, the span
  * pool and the writes of the spans table. Span table reads are lock-free: entries are published
  * with release stores and read with acquire loads; a span's layout fields are written before it
- * is published. Lock order: MCentral lock is never held when the heap lock is taken; the OS
- * layer's lock is taken inside the heap lock.
+ * is published. Lock order: MCentral → heap → OS layer (a central may call in holding its lock;
+ * the heap never calls a central).
  */
 public final class MHeap implements SpanSource {
     static final int PAGE_SHIFT = SizeClasses.PAGE_SHIFT;
@@ -97,14 +97,23 @@ public final class MHeap implements SpanSource {
     private long largeAllocs;
     private long largeFrees;
     private long largeBytesLive;
+    private long largeBytesTotal;
     private long spansInUse;
     private long mappedBytes;
     private long releasedBytes;
+    /** Bytes of OS pages inside in-use spans returned to the OS (see {@link MSpan#releasedMask}). */
+    private long spanReleasedBytes;
     /** Set by {@link #releaseAll()}: the heap's memory is gone; no span may be made any more. */
     private boolean released;
 
+    /** Hands scavenged runs to the OS layer (one object, so that scavenging allocates nothing). */
+    private final PageAlloc.ScavengeSink unusedSink;
+    /** Set once by {@link #setScavenger}; the limits it enforces apply from then on. */
+    private Scavenger scavenger;
+
     MHeap(OsMemory os) {
         this.os = os;
+        this.unusedSink = (b, np) -> os.sysUnused(b, np << PAGE_SHIFT);
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
         for (int sc = 0; sc < central.length; sc++) {
             central[sc] = sc == TINY_SPAN_CLASS ? new MCentral(this, sc, SizeClasses.TINY_SIZE_CLASS)
@@ -198,6 +207,7 @@ public final class MHeap implements SpanSource {
             spansInUse++;
             largeAllocs++;
             largeBytesLive += size;
+            largeBytesTotal += size;
             return s;
         } finally {
             lock.unlock();
@@ -211,6 +221,9 @@ public final class MHeap implements SpanSource {
         try {
             if (released) {
                 return; // a free that raced with close: the pages are gone already
+            }
+            if (s.releasedMask != 0) {
+                reuseSpanPagesLocked(s);
             }
             if (s.state == MSpan.STATE_LARGE) {
                 largeFrees++;
@@ -229,15 +242,71 @@ public final class MHeap implements SpanSource {
         }
     }
 
+    @Override
+    public void releaseSpanPages(MSpan s, long mask) {
+        lock.lock();
+        try {
+            if (released || s.state != MSpan.STATE_SMALL) {
+                return;
+            }
+            long todo = mask & ~s.releasedMask;
+            long os = OsMemory.PAGE_SIZE;
+            while (todo != 0) {
+                int first = Long.numberOfTrailingZeros(todo);
+                int run = Long.numberOfTrailingZeros(~(todo >>> first));
+                this.os.sysUnused(s.base + first * os, run * os);
+                long bits = (run == 64 ? -1L : (1L << run) - 1) << first;
+                todo &= ~bits;
+                s.releasedMask |= bits;
+                spanReleasedBytes += run * os;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void reuseSpanPages(MSpan s) {
+        lock.lock();
+        try {
+            if (!released) {
+                reuseSpanPagesLocked(s);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void reuseSpanPagesLocked(MSpan s) {
+        long todo = s.releasedMask;
+        long os = OsMemory.PAGE_SIZE;
+        while (todo != 0) {
+            int first = Long.numberOfTrailingZeros(todo);
+            int run = Long.numberOfTrailingZeros(~(todo >>> first));
+            this.os.sysUsed(s.base + first * os, run * os);
+            long bits = (run == 64 ? -1L : (1L << run) - 1) << first;
+            todo &= ~bits;
+            spanReleasedBytes -= run * os;
+        }
+        s.releasedMask = 0;
+    }
+
     private MSpan newSpan() {
         MSpan s = spanPool.poll();
         return s != null ? s : new MSpan();
+    }
+
+    void setScavenger(Scavenger s) {
+        this.scavenger = s;
     }
 
     /** npages contiguous free pages, growing the heap if needed; lock held. */
     private long allocPages(int npages) {
         if (released) {
             throw new IllegalStateException("heap is closed: no allocation or free after close()");
+        }
+        if (scavenger != null) {
+            scavenger.makeRoom((long) npages << PAGE_SHIFT);
         }
         long base = pageAlloc.alloc(npages);
         if (base == 0) {
@@ -312,12 +381,26 @@ public final class MHeap implements SpanSource {
     long scavenge(long maxPages) {
         lock.lock();
         try {
-            long n = pageAlloc.scavenge(maxPages, (b, np) -> os.sysUnused(b, np << PAGE_SHIFT));
-            releasedBytes += n << PAGE_SHIFT;
-            return n;
+            return scavengeLocked(maxPages);
         } finally {
             lock.unlock();
         }
+    }
+
+    /** {@link #scavenge} with the heap lock held. */
+    long scavengeLocked(long maxPages) {
+        assert lock.isHeldByCurrentThread();
+        if (released) {
+            return 0;
+        }
+        long n = pageAlloc.scavenge(maxPages, unusedSink);
+        releasedBytes += n << PAGE_SHIFT;
+        return n;
+    }
+
+    /** Heap lock held. */
+    boolean isReleased() {
+        return released;
     }
 
     /** Unmaps every reservation: the heap is unusable afterwards. */
@@ -357,9 +440,14 @@ public final class MHeap implements SpanSource {
         }
     }
 
-    /** Heap-lock-guarded counters, read together. */
+    /**
+     * Heap-lock-guarded counters, read together under the lock. Every OS transition of heap
+     * memory happens under the heap lock too, so the OS figures agree with the page figures.
+     */
     public record Counters(long mappedBytes, long pagesInUse, long freePages, long scavengedPages,
-                    long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long reservedBytes) {
+                    long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long largeBytesTotal,
+                    long reservedBytes, long arenas, long spanPool, long osReserved, long osPrepared, long osReady,
+                    long spanReleasedBytes) {
     }
 
     Counters counters() {
@@ -370,7 +458,9 @@ public final class MHeap implements SpanSource {
                 reserved += r[1];
             }
             return new Counters(mappedBytes, pageAlloc.inUsePages(), pageAlloc.freePages(), pageAlloc.scavengedPages(),
-                    spansInUse, largeAllocs, largeFrees, largeBytesLive, reserved);
+                    spansInUse, largeAllocs, largeFrees, largeBytesLive, largeBytesTotal, reserved, reserved / ARENA_BYTES,
+                    spanPool.size(), os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
+                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes);
         } finally {
             lock.unlock();
         }
@@ -399,8 +489,13 @@ public final class MHeap implements SpanSource {
                             if (!pageAlloc.isAllocated(addr)) {
                                 throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is free in the page allocator");
                             }
-                            if (os.stateAt(addr) != MemState.READY) {
-                                throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is " + os.stateAt(addr));
+                            for (long q = addr; q < addr + PAGE_SIZE; q += OsMemory.PAGE_SIZE) {
+                                int k = (int) ((q - s.base) / OsMemory.PAGE_SIZE);
+                                MemState want = (s.releasedMask & (1L << k)) != 0 ? MemState.PREPARED : MemState.READY;
+                                if (os.stateAt(q) != want) {
+                                    throw new IllegalStateException("OS page 0x" + Long.toHexString(q) + " of " + s + " is "
+                                            + os.stateAt(q) + ", not " + want);
+                                }
                             }
                             spanPages++;
                             if (s != last) {

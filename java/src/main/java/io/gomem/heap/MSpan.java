@@ -102,6 +102,14 @@ final class MSpan {
      * bit 16 = the block is some MCache's current tiny block. Any thread, atomic only. */
     int[] tinyMasks;
 
+    /**
+     * OS pages of this in-use span returned to the OS while no object was on them (bit k = the
+     * k-th OS page from {@link #base}). Written with both the MCentral lock and the heap lock
+     * held (or by the heap alone when the span is freed); such pages are Prepared, and are made
+     * Ready again before the span is cached or freed.
+     */
+    long releasedMask;
+
     // MCentral lock.
     int where;
     MSpan next;
@@ -123,6 +131,7 @@ final class MSpan {
         this.freeIndex = 0;
         this.allocCache = ~0L;
         this.notifyCentral = false;
+        this.releasedMask = 0;
         this.where = IN_CACHE;
         this.next = this.prev = null;
         this.state = STATE_SMALL;
@@ -346,6 +355,32 @@ final class MSpan {
             }
         }
         return false;
+    }
+
+    /**
+     * The OS pages of this span (bit k = k-th page of {@code osPageSize} bytes from base) on which
+     * no allocated slot lies, counting a slot with a pending free as allocated. Owner only, swept.
+     */
+    long freeOsPages(long osPageSize) {
+        int shift = Long.numberOfTrailingZeros(osPageSize);
+        int pages = (int) (((long) npages << SizeClasses.PAGE_SHIFT) >>> shift);
+        if (pages > 64 || pages < 1) {
+            return 0;
+        }
+        long used = 0;
+        for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
+            long bits = allocBits[w];
+            while (bits != 0) {
+                int i = (w << 6) + Long.numberOfTrailingZeros(bits);
+                bits &= bits - 1;
+                long start = i * elemSize;
+                int first = (int) (start >>> shift);
+                int last = (int) ((start + elemSize - 1) >>> shift);
+                used |= (last - first == 63 ? -1L : ((1L << (last - first + 1)) - 1)) << first;
+            }
+        }
+        long all = pages == 64 ? -1L : (1L << pages) - 1;
+        return all & ~used;
     }
 
     /** Live objects as the span's owner sees them (pending frees still count). */

@@ -10,4 +10,10 @@ interface SpanSource {
 
     /** Takes back a span with no live object. */
     void freeSpan(MSpan s);
+
+    /** Returns the OS pages in {@code mask} of an uncached in-use span to the OS (heap lock taken inside). */
+    void releaseSpanPages(MSpan s, long mask);
+
+    /** Makes every released OS page of the span Ready again, before it is used (heap lock taken inside). */
+    void reuseSpanPages(MSpan s);
 }

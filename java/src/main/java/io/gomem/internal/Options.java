@@ -14,11 +14,27 @@ import java.util.function.Function;
  */
 public enum Options {
     DEBUG("gomem.debug", "",
-            "Comma-separated debug switches: 'sys' prints one line per OS transition to stderr."),
+            "Comma-separated debug switches: 'sys' prints one line per OS transition to stderr;"
+                    + " 'scavtrace' one line per scavenger cycle (released, retained, goal)."),
     SYS_UNUSED_MODE("gomem.sysUnused", "dontneed",
             "How sysUnused returns pages: 'dontneed' (MADV_DONTNEED, Rss drops at once), 'free'"
                     + " (MADV_FREE, lazily; falls back to dontneed for good on EINVAL), or"
                     + " 'harddecommit' (also removes access: mmap PROT_NONE over the range)."),
+    MEMORY_LIMIT("gomem.memoryLimit", "",
+            "Soft limit on the heap memory gomem holds Ready (Go's GOMEMLIMIT), e.g. 512m or 2g: the"
+                    + " scavenger keeps under it and allocation scavenges synchronously before passing it."
+                    + " Empty: a percentage of the cgroup's memory limit if there is one, else none. 'off': none."),
+    MEMORY_LIMIT_PERCENT("gomem.memoryLimitPercent", "75",
+            "With no gomem.memoryLimit, the soft limit as a percentage of the cgroup memory limit"
+                    + " (memory.max, or v1 memory.limit_in_bytes)."),
+    HARD_MEMORY_LIMIT("gomem.hardMemoryLimit", "off",
+            "Hard limit on Ready heap memory, e.g. 1g: an allocation that cannot fit under it even"
+                    + " after scavenging fails with MemoryLimitExceededException. 'off': none."),
+    RETAIN_EXTRA_PERCENT("gomem.scavenger.retainExtraPercent", "10",
+            "The background scavenger returns free pages until Ready heap memory is at most this"
+                    + " percentage above the heap's in-use memory."),
+    SCAVENGER_CPU_PERCENT("gomem.scavenger.cpuPercent", "1",
+            "CPU budget of the background scavenger, in percent of one CPU (Go aims at 1%)."),
     CHECK_INVARIANTS("gomem.checkInvariants", "false",
             "Run every component's checkInvariants() after each slow-path operation (slow; for"
                     + " tests and debugging).");
@@ -72,6 +88,52 @@ public enum Options {
             default -> throw new IllegalArgumentException(
                     property + "=" + v + ": expected true or false");
         };
+    }
+
+    /**
+     * The value as a byte count: a plain number, or with a suffix k, m, g, t (binary multiples);
+     * {@code off} or empty gives {@code ifOff}.
+     */
+    public long bytesValue(long ifOff) {
+        return parseBytes(property, value(), ifOff);
+    }
+
+    static long parseBytes(String name, String v, long ifOff) {
+        String t = v.trim().toLowerCase(Locale.ROOT);
+        if (t.isEmpty() || t.equals("off") || t.equals("none")) {
+            return ifOff;
+        }
+        int shift = switch (t.charAt(t.length() - 1)) {
+            case 'k' -> 10;
+            case 'm' -> 20;
+            case 'g' -> 30;
+            case 't' -> 40;
+            default -> 0;
+        };
+        String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
+        try {
+            long n = Long.parseLong(digits.endsWith("i") || digits.endsWith("b") ? digits.substring(0, digits.length() - 1) : digits);
+            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
+                throw new NumberFormatException();
+            }
+            return n << shift;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + "=" + v + ": expected a byte count such as 536870912, 512m or 2g, or 'off'");
+        }
+    }
+
+    /** The value as an int in [min, max]. */
+    public int intValue(int min, int max) {
+        String v = value();
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // fall through
+        }
+        throw new IllegalArgumentException(property + "=" + v + ": expected a whole number from " + min + " to " + max);
     }
 
     /** True if the comma-separated {@link #DEBUG} value names {@code flag}. */

@@ -33,6 +33,19 @@ class MCentralTest {
             returned.add(s);
             s.state = MSpan.STATE_FREE;
         }
+
+        final List<Long> releasedMasks = new ArrayList<>();
+
+        @Override
+        public void releaseSpanPages(MSpan s, long mask) {
+            releasedMasks.add(mask);
+            s.releasedMask |= mask;
+        }
+
+        @Override
+        public void reuseSpanPages(MSpan s) {
+            s.releasedMask = 0;
+        }
     }
 
     static final int SIZE_CLASS = 26; // 512 B, 16 slots per span

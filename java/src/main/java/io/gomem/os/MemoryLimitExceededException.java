@@ -1,0 +1,38 @@
+package io.gomem.os;
+
+/**
+ * An allocation would take the memory gomem holds Ready past its hard memory limit, even after
+ * every free page was returned to the OS. Nothing was allocated; the heap stays usable for what
+ * fits. (Thrown by the heap; it lives here, with the other errors about memory from the OS.)
+ */
+public final class MemoryLimitExceededException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    private final long limit;
+    private final long ready;
+    private final long requested;
+
+    public MemoryLimitExceededException(long limit, long ready, long requested) {
+        super("hard memory limit: an allocation needing " + requested + " B more Ready memory would take the heap's "
+                + ready + " B Ready past its hard limit of " + limit + " B (gomem.hardMemoryLimit), even after"
+                + " returning every free page to the OS");
+        this.limit = limit;
+        this.ready = ready;
+        this.requested = requested;
+    }
+
+    /** The hard limit, in bytes of Ready heap memory. */
+    public long limit() {
+        return limit;
+    }
+
+    /** Ready heap bytes when the allocation was refused. */
+    public long ready() {
+        return ready;
+    }
+
+    /** The Ready bytes the allocation needed. */
+    public long requested() {
+        return requested;
+    }
+}
