@@ -8,6 +8,8 @@
 module io.gomem {
     requires io.gomem.bindings;
     requires java.logging;
+    requires java.management;
+    requires jdk.jfr;
 
     exports io.gomem;
     exports io.gomem.os;

@@ -6,6 +6,11 @@ import io.gomem.os.KernelView;
 import io.gomem.os.MemoryLimitExceededException;
 import io.gomem.os.OsMemory;
 import io.gomem.stats.MemStats;
+import io.gomem.stats.StatsDump;
+
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+import java.lang.management.ManagementFactory;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
@@ -230,6 +235,51 @@ public final class GoHeap implements AutoCloseable {
         return core.readMemStats();
     }
 
+    /** Where in-use memory is, per size class; its rows add up to its totals. */
+    public StatsDump statsDump() {
+        return core.statsDump();
+    }
+
+    /**
+     * Registers this heap's {@link GoHeapMXBean} with the platform MBean server as
+     * {@code io.gomem:type=GoHeap,name=<name>}; it is unregistered by {@link #close()}.
+     * Returns the object name.
+     */
+    public synchronized ObjectName registerMXBean(String name) {
+        try {
+            ObjectName on = new ObjectName("io.gomem:type=GoHeap,name=" + ObjectName.quote(name));
+            MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+            GoHeapMXBean bean = new GoHeapMXBean() {
+                private MemStats m() {
+                    return memStats();
+                }
+
+                @Override public long getHeapAlloc() { return m().heapAlloc(); }
+                @Override public long getTotalAlloc() { return m().totalAlloc(); }
+                @Override public long getHeapSys() { return m().heapSys(); }
+                @Override public long getHeapIdle() { return m().heapIdle(); }
+                @Override public long getHeapInuse() { return m().heapInuse(); }
+                @Override public long getHeapReleased() { return m().heapReleased(); }
+                @Override public long getHeapObjects() { return m().heapObjects(); }
+                @Override public long getMallocs() { return m().mallocs(); }
+                @Override public long getFrees() { return m().frees(); }
+                @Override public long getSys() { return m().sys(); }
+                @Override public long getMappedReady() { return m().mappedReady(); }
+                @Override public long getMemoryLimit() { return m().memoryLimit(); }
+                @Override public int getProcs() { return procs(); }
+                @Override public long releaseMemory() { return GoHeap.this.releaseMemory(); }
+                @Override public String statsDump() { return GoHeap.this.statsDump().toText(); }
+            };
+            server.registerMBean(new javax.management.StandardMBean(bean, GoHeapMXBean.class, true), on);
+            mxBeans.add(on);
+            return on;
+        } catch (javax.management.JMException e) {
+            throw new IllegalStateException("cannot register the GoHeap MXBean '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    private final java.util.List<ObjectName> mxBeans = new java.util.ArrayList<>();
+
     /** Returns every free page to the OS now (Go's {@code debug.FreeOSMemory}); the bytes released. */
     public long releaseMemory() {
         return core.releaseMemory();
@@ -252,6 +302,17 @@ public final class GoHeap implements AutoCloseable {
     /** Returns every byte to the OS; every later call fails with IllegalStateException. */
     @Override
     public void close() {
+        synchronized (this) {
+            MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+            for (ObjectName on : mxBeans) {
+                try {
+                    server.unregisterMBean(on);
+                } catch (javax.management.JMException ignored) {
+                    // already gone
+                }
+            }
+            mxBeans.clear();
+        }
         core.close();
     }
 

@@ -16,6 +16,7 @@ import java.util.stream.LongStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A seeded, model-checked random stress of the whole heap: several threads allocate sizes from
@@ -172,16 +173,37 @@ class GoHeapStressTest {
                     }
                 }));
             }
+            // Meanwhile: MemStats snapshots, each of which must keep every invariant.
+            java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicLong snapshots = new java.util.concurrent.atomic.AtomicLong();
+            Thread stats = Thread.ofPlatform().name("stress-stats").start(() -> {
+                try {
+                    while (!done.get()) {
+                        heap.memStats().checkInvariants();
+                        snapshots.incrementAndGet();
+                        Thread.sleep(5);
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
             phase.await();
             for (Thread t : threads) {
                 t.join();
             }
+            done.set(true);
+            stats.join();
+            assertTrue(snapshots.get() > 0, "MemStats snapshots taken under load");
             if (failure.get() != null) {
                 throw new AssertionError("a stress thread failed (seed " + SEED + ")", failure.get());
             }
             long modelLive = mine.get(0).size() + mine.get(1).size() + handoff.get(0).size() + handoff.get(1).size();
             assertEquals(modelLive, live.size());
             assertEquals(modelLive, heap.core().liveObjectsSlow()[0], "heap's recount of live objects");
+            io.gomem.stats.MemStats m = heap.memStats().checkInvariants();
+            long[] slow = heap.core().liveObjectsSlow();
+            assertEquals(slow[0] - slow[3] + slow[2], m.heapObjects(), "MemStats agrees with the slow recount");
+            assertEquals(slow[1], m.heapAlloc(), "HeapAlloc agrees with the slow recount");
             heap.checkInvariants();
 
             // Free everything left (from the other thread's list: cross-thread), then release.

@@ -36,6 +36,16 @@ final class Background {
         heaps.add(new WeakReference<>(heap));
     }
 
+    /** Calls {@code f} for every registered heap that is still open. */
+    static void forEachHeap(java.util.function.Consumer<HeapCore> f) {
+        for (WeakReference<HeapCore> ref : heaps) {
+            HeapCore h = ref.get();
+            if (h != null && !h.isClosed()) {
+                f.accept(h);
+            }
+        }
+    }
+
     private static void tick() {
         for (WeakReference<HeapCore> ref : heaps) {
             HeapCore h = ref.get();

@@ -69,6 +69,7 @@ public final class HeapCore {
             caches[i] = new MCache(heap, i);
         }
         Background.register(this);
+        HeapEvents.init();
     }
 
     /**
@@ -366,9 +367,13 @@ public final class HeapCore {
         }
     }
 
-    /** Live objects and their slot bytes, recomputed from every span (slow; quiescent only). */
+    /**
+     * Live objects recomputed from every span's bitmaps (slow; quiescent only), as
+     * {objects, slot bytes, live tiny blocks, live tiny objects}: objects counts each tiny object;
+     * Go's and MemStats' count is {@code objects - tinyObjects + tinyBlocks}.
+     */
     public long[] liveObjectsSlow() {
-        long[] r = new long[2];
+        long[] r = new long[4];
         stopTheWorld(() -> {
             checkOpen();
             heap.forEachSpan(s -> {
@@ -379,8 +384,13 @@ public final class HeapCore {
                     }
                 } else if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
                     for (int i = 0; i < s.nelems; i++) {
-                        r[0] += MCache.tinyLive(s, i);
+                        int live = MCache.tinyLive(s, i);
+                        r[0] += live;
+                        r[3] += live;
                     }
+                    long blocks = s.allocCount - s.pendingFrees();
+                    r[2] += blocks;
+                    r[1] += blocks * s.elemSize;
                 } else {
                     long live = s.allocCount - s.pendingFrees();
                     r[0] += live;
@@ -398,6 +408,40 @@ public final class HeapCore {
     static final long ARENA_META_BYTES = 16 + 4L * MHeap.PAGES_PER_ARENA;
     static final long CHUNK_META_BYTES = 2 * 8 * 8 + 16;
 
+    /** Per-span-class counts gathered with the world stopped and every span swept. */
+    private record Tally(long[] mallocs, long[] frees, long[] spans, long tinyObjects, MHeap.Counters counters) {
+        int sizeClassOf(int sc) {
+            return sc == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE_CLASS : SizeClasses.sizeClassOf(sc);
+        }
+    }
+
+    /** Sweeps every span and reads every counter; caller holds every lease. */
+    private Tally tally() {
+        checkOpen();
+        int n = SizeClasses.NUM_SPAN_CLASSES + 1;
+        long[] mallocs = new long[n];
+        long[] frees = new long[n];
+        long[] spans = new long[n];
+        long tinyObjects = 0;
+        for (MCache c : caches) {
+            c.sweepCached();
+            for (int sc = 0; sc < n; sc++) {
+                mallocs[sc] += c.allocs[sc];
+                frees[sc] += c.sweptInPlace[sc];
+            }
+            tinyObjects += c.tinyObjects;
+        }
+        for (int sc = 0; sc < n; sc++) {
+            MCentral c = heap.central[sc];
+            if (c != null) {
+                c.sweepAll();
+                frees[sc] += c.sweptFrees();
+                spans[sc] = c.spanCount();
+            }
+        }
+        return new Tally(mallocs, frees, spans, tinyObjects, heap.counters());
+    }
+
     /**
      * A MemStats snapshot. Stops the world (holds every P lease) so that no allocation is in
      * flight, sweeps every span so that frees done before the call are counted, and reads the
@@ -407,33 +451,14 @@ public final class HeapCore {
     public io.gomem.stats.MemStats readMemStats() {
         io.gomem.stats.MemStats[] out = new io.gomem.stats.MemStats[1];
         stopTheWorld(() -> {
-            checkOpen();
-            int n = SizeClasses.NUM_SPAN_CLASSES + 1;
-            long[] mallocs = new long[n];
-            long[] frees = new long[n];
-            long tinyObjects = 0;
-            for (MCache c : caches) {
-                c.sweepCached();
-                for (int sc = 0; sc < n; sc++) {
-                    mallocs[sc] += c.allocs[sc];
-                    frees[sc] += c.sweptInPlace[sc];
-                }
-                tinyObjects += c.tinyObjects;
-            }
-            for (int sc = 0; sc < n; sc++) {
-                MCentral c = heap.central[sc];
-                if (c != null) {
-                    c.sweepAll();
-                    frees[sc] += c.sweptFrees();
-                }
-            }
-            MHeap.Counters k = heap.counters();
+            Tally t = tally();
+            MHeap.Counters k = t.counters();
             long[] bySizeMallocs = new long[SizeClasses.NUM_SIZE_CLASSES];
             long[] bySizeFrees = new long[SizeClasses.NUM_SIZE_CLASSES];
-            for (int sc = 0; sc < n; sc++) {
-                int cls = sc == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE_CLASS : SizeClasses.sizeClassOf(sc);
-                bySizeMallocs[cls] += mallocs[sc];
-                bySizeFrees[cls] += frees[sc];
+            for (int sc = 0; sc < t.mallocs().length; sc++) {
+                int cls = t.sizeClassOf(sc);
+                bySizeMallocs[cls] += t.mallocs()[sc];
+                bySizeFrees[cls] += t.frees()[sc];
             }
             java.util.List<io.gomem.stats.MemStats.SizeClassStats> bySize = new java.util.ArrayList<>();
             long smallMallocs = 0;
@@ -448,8 +473,8 @@ public final class HeapCore {
                 heapAlloc += (bySizeMallocs[cls] - bySizeFrees[cls]) * size;
                 totalAlloc += bySizeMallocs[cls] * size;
             }
-            long mallocsTotal = smallMallocs + tinyObjects + k.largeAllocs();
-            long freesTotal = smallFrees + tinyObjects + k.largeFrees();
+            long mallocsTotal = smallMallocs + t.tinyObjects() + k.largeAllocs();
+            long freesTotal = smallFrees + t.tinyObjects() + k.largeFrees();
             long heapSys = k.mappedBytes();
             long heapInuse = (k.pagesInUse() << MHeap.PAGE_SHIFT) - k.spanReleasedBytes();
             long heapReleased = (k.scavengedPages() << MHeap.PAGE_SHIFT) + k.spanReleasedBytes();
@@ -462,6 +487,49 @@ public final class HeapCore {
             out[0] = new io.gomem.stats.MemStats(heapAlloc, totalAlloc, heapSys, heapSys - heapInuse, heapInuse, heapReleased,
                     mallocsTotal - freesTotal, mallocsTotal, freesTotal, mSpanInuse, mSpanSys, mCache, mCache, otherSys, sys,
                     mappedReady, k.osReserved(), k.osPrepared(), k.osReady(), scavenger.softLimit, bySize);
+        });
+        return out[0];
+    }
+
+    /** Where in-use memory is, per size class (stops the world and sweeps, like readMemStats). */
+    public io.gomem.stats.StatsDump statsDump() {
+        io.gomem.stats.StatsDump[] out = new io.gomem.stats.StatsDump[1];
+        stopTheWorld(() -> {
+            Tally t = tally();
+            MHeap.Counters k = t.counters();
+            int classes = SizeClasses.NUM_SIZE_CLASSES;
+            long[] spans = new long[classes];
+            long[] objects = new long[classes];
+            for (int sc = 0; sc < t.mallocs().length; sc++) {
+                int cls = t.sizeClassOf(sc);
+                spans[cls] += t.spans()[sc];
+                objects[cls] += t.mallocs()[sc] - t.frees()[sc];
+            }
+            java.util.List<io.gomem.stats.StatsDump.Row> rows = new java.util.ArrayList<>();
+            long tSpans = 0;
+            long tSpanBytes = 0;
+            long tObjects = 0;
+            long tBytes = 0;
+            for (int cls = 1; cls < classes; cls++) {
+                if (spans[cls] == 0 && objects[cls] == 0) {
+                    continue;
+                }
+                long size = SizeClasses.classSize(cls);
+                long spanBytes = spans[cls] * SizeClasses.classSpanBytes(cls);
+                rows.add(new io.gomem.stats.StatsDump.Row(String.valueOf(cls), size, spans[cls], spanBytes, objects[cls],
+                        objects[cls] * size));
+                tSpans += spans[cls];
+                tSpanBytes += spanBytes;
+                tObjects += objects[cls];
+                tBytes += objects[cls] * size;
+            }
+            long largeObjects = k.largeAllocs() - k.largeFrees();
+            long largeSpanBytes = k.largePagesInUse() << MHeap.PAGE_SHIFT;
+            io.gomem.stats.StatsDump.Row large = new io.gomem.stats.StatsDump.Row("large", 0, largeObjects, largeSpanBytes,
+                    largeObjects, k.largeBytesLive());
+            io.gomem.stats.StatsDump.Row total = new io.gomem.stats.StatsDump.Row("total", 0, tSpans + largeObjects,
+                    tSpanBytes + largeSpanBytes, tObjects + largeObjects, tBytes + k.largeBytesLive());
+            out[0] = new io.gomem.stats.StatsDump(rows, large, total, k.pagesInUse() << MHeap.PAGE_SHIFT);
         });
         return out[0];
     }

@@ -128,6 +128,14 @@ final class MCache {
         s = c.cacheSpan();
         alloc[spanClass] = s;
         refills++;
+        HeapEvents.SpanRefill e = new HeapEvents.SpanRefill();
+        if (e.shouldCommit()) {
+            e.spanClass = spanClass;
+            e.objectSize = s.elemSize;
+            e.freeSlots = s.nelems - s.allocCount;
+            e.p = id;
+            e.commit();
+        }
         p = s.alloc();
         if (p == 0) {
             throw new IllegalStateException("mcentral returned a full span " + s);

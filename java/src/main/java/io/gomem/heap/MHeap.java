@@ -98,6 +98,7 @@ public final class MHeap implements SpanSource {
     private long largeFrees;
     private long largeBytesLive;
     private long largeBytesTotal;
+    private long largePagesInUse;
     private long spansInUse;
     private long mappedBytes;
     private long releasedBytes;
@@ -208,6 +209,7 @@ public final class MHeap implements SpanSource {
             largeAllocs++;
             largeBytesLive += size;
             largeBytesTotal += size;
+            largePagesInUse += npages;
             return s;
         } finally {
             lock.unlock();
@@ -228,6 +230,7 @@ public final class MHeap implements SpanSource {
             if (s.state == MSpan.STATE_LARGE) {
                 largeFrees++;
                 largeBytesLive -= s.elemSize;
+                largePagesInUse -= s.npages;
             }
             setSpans(s.base, s.npages, null);
             pageAlloc.free(s.base, s.npages);
@@ -333,17 +336,26 @@ public final class MHeap implements SpanSource {
      */
     private void grow(long npages) {
         long need = ((npages << PAGE_SHIFT) + PageAlloc.CHUNK_BYTES - 1) & -PageAlloc.CHUNK_BYTES;
+        long reservedNow = 0;
         if (curEnd - curBase < need) {
             if (curEnd > curBase) {
                 mapChunks(curBase, curEnd - curBase);
             }
             long len = (need + ARENA_BYTES - 1) & -ARENA_BYTES;
             long base = reserve(len);
+            reservedNow = len;
             curBase = base;
             curEnd = base + len;
         }
         mapChunks(curBase, need);
         curBase += need;
+        HeapEvents.HeapGrow e = new HeapEvents.HeapGrow();
+        if (e.shouldCommit()) {
+            e.mapped = need;
+            e.reserved = reservedNow;
+            e.heapMapped = mappedBytes;
+            e.commit();
+        }
     }
 
     private void mapChunks(long base, long len) {
@@ -447,7 +459,7 @@ public final class MHeap implements SpanSource {
     public record Counters(long mappedBytes, long pagesInUse, long freePages, long scavengedPages,
                     long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long largeBytesTotal,
                     long reservedBytes, long arenas, long spanPool, long osReserved, long osPrepared, long osReady,
-                    long spanReleasedBytes) {
+                    long spanReleasedBytes, long largePagesInUse) {
     }
 
     Counters counters() {
@@ -460,7 +472,7 @@ public final class MHeap implements SpanSource {
             return new Counters(mappedBytes, pageAlloc.inUsePages(), pageAlloc.freePages(), pageAlloc.scavengedPages(),
                     spansInUse, largeAllocs, largeFrees, largeBytesLive, largeBytesTotal, reserved, reserved / ARENA_BYTES,
                     spanPool.size(), os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
-                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes);
+                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, largePagesInUse);
         } finally {
             lock.unlock();
         }

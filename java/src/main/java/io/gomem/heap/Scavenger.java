@@ -160,6 +160,15 @@ final class Scavenger {
         if (released == 0 && !"background".equals(kind)) {
             return;
         }
+        HeapEvents.Scavenge e = new HeapEvents.Scavenge();
+        if (e.shouldCommit()) {
+            e.kind = kind;
+            e.released = released;
+            e.retained = retained;
+            e.goal = goal;
+            e.workNanos = nanos;
+            e.commit();
+        }
         cycles++;
         releasedTotal += released;
         lastReleased = released;

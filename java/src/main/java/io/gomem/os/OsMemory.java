@@ -41,8 +41,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * The counters are also readable without the lock through {@link #bytes(MemState)} (a racy read
  * of a long field is atomic on 64-bit JVMs and is only used for reporting).
  *
- * <p><b>Logging.</b> Every transition is logged through {@link System.Logger} {@code io.gomem.os}
- * at DEBUG, and, with {@code gomem.debug=sys} ({@code GOMEM_DEBUG=sys}), printed as one line to
+ * <p><b>Logging.</b> Every transition is a JFR event ({@code io.gomem.OsTransition}), is logged
+ * through {@link System.Logger} {@code io.gomem.os} at DEBUG, and, with {@code gomem.debug=sys} ({@code GOMEM_DEBUG=sys}), printed as one line to
  * stderr: {@code gomem: sysMap [0x7f.., 0x7f..) 4 MiB heap Reserved -> Prepared: ok}.
  */
 public final class OsMemory {
@@ -634,6 +634,17 @@ public final class OsMemory {
     // ───────────────────────────── logging ─────────────────────────────
 
     private static void log(String call, long addr, long len, Purpose purpose, MemState from, MemState to, String result) {
+        OsTransitionEvent event = new OsTransitionEvent();
+        if (event.shouldCommit()) {
+            event.call = call;
+            event.address = addr;
+            event.length = len;
+            event.purpose = purpose.name().toLowerCase(java.util.Locale.ROOT);
+            event.from = from == null ? "mixed" : from.toString();
+            event.to = String.valueOf(to);
+            event.result = result;
+            event.commit();
+        }
         boolean logger = LOG.isLoggable(System.Logger.Level.DEBUG);
         if (!DEBUG_SYS && !logger) {
             return;

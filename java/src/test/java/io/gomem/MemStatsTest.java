@@ -1,0 +1,244 @@
+package io.gomem;
+
+import io.gomem.os.KernelView;
+import io.gomem.stats.MemStats;
+import io.gomem.stats.StatsDump;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** MemStats, the stats dump, JMX and JFR: exact counts, invariants, agreement with the kernel. */
+class MemStatsTest {
+    GoHeap heap = GoHeap.builder().procs(2).build();
+
+    @AfterEach
+    void close() {
+        if (!heap.isClosed()) {
+            heap.close();
+        }
+    }
+
+    static MemStats.SizeClassStats bySize(MemStats m, int size) {
+        return m.bySize().stream().filter(c -> c.size() == size).findFirst().orElseThrow();
+    }
+
+    @Test
+    void countsAreExactPerClassAndInTotal() {
+        MemStats m0 = heap.memStats().checkInvariants();
+        assertEquals(0, m0.heapObjects());
+        assertEquals(0, m0.heapAlloc());
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            ps.add(heap.allocate(100)); // class 112
+        }
+        for (int i = 0; i < 3; i++) {
+            ps.add(heap.allocate(100_000)); // large
+        }
+        MemStats m1 = heap.memStats().checkInvariants();
+        assertEquals(100, bySize(m1, 112).mallocs());
+        assertEquals(103, m1.mallocs());
+        assertEquals(103, m1.heapObjects());
+        assertEquals(100 * 112 + 3 * 100_000, m1.heapAlloc());
+        assertEquals(m1.heapAlloc(), m1.totalAlloc());
+        for (int i = 0; i < 40; i++) {
+            heap.free(ps.get(i));
+        }
+        heap.free(ps.get(100));
+        MemStats m2 = heap.memStats().checkInvariants();
+        assertEquals(40, bySize(m2, 112).frees(), "frees are counted once the snapshot has swept");
+        assertEquals(41, m2.frees());
+        assertEquals(62, m2.heapObjects());
+        assertEquals(60 * 112 + 2 * 100_000, m2.heapAlloc());
+        assertEquals(m2.heapObjects(), heap.core().liveObjectsSlow()[0], "the slow recount agrees with the counters");
+    }
+
+    @Test
+    void tinyObjectsCountAsGoCountsThem() {
+        for (int i = 0; i < 8; i++) {
+            heap.allocate(2); // eight 2-byte objects fill one 16-byte block
+        }
+        MemStats m = heap.memStats().checkInvariants();
+        assertEquals(1 + 8, m.mallocs(), "the block, and each tiny object");
+        assertEquals(8, m.frees(), "tiny objects count as freed at once");
+        assertEquals(1, m.heapObjects(), "the block is the live object");
+    }
+
+    @Test
+    void theOsLayerAndThePageAllocatorAgreeByteForByte() {
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 3000; i++) {
+            long p = heap.allocate(10_000);
+            MemorySegment.ofAddress(p).reinterpret(10_000).fill((byte) 1);
+            ps.add(p);
+        }
+        MemStats m1 = heap.memStats().checkInvariants();
+        assertEquals(m1.heapReleased(), m1.osPrepared(), "every released byte is Prepared in the OS layer");
+        for (int i = 0; i < ps.size(); i += 2) {
+            heap.free(ps.get(i));
+        }
+        long released = heap.releaseMemory();
+        MemStats m2 = heap.memStats().checkInvariants();
+        assertTrue(released > 10L << 20, "released " + released);
+        assertEquals(m2.heapReleased(), m2.osPrepared());
+        assertTrue(m2.heapReleased() > m1.heapReleased());
+        // Reuse: released pages come back Ready through sysUsed, and the counters follow.
+        for (int i = 0; i < 1000; i++) {
+            heap.allocate(10_000);
+        }
+        MemStats m3 = heap.memStats().checkInvariants();
+        assertEquals(m3.heapReleased(), m3.osPrepared());
+        assertTrue(m3.heapReleased() < m2.heapReleased());
+        heap.checkInvariants();
+    }
+
+    @Test
+    void invariantsHoldInSnapshotsTakenUnderLoad() throws Exception {
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Thread> ts = new ArrayList<>();
+        for (int t = 0; t < 2; t++) {
+            int id = t;
+            ts.add(Thread.ofPlatform().start(() -> {
+                SplittableRandom r = new SplittableRandom(id);
+                List<Long> live = new ArrayList<>();
+                try {
+                    while (!stop.get()) {
+                        if (live.size() < 2000 && (live.isEmpty() || r.nextBoolean())) {
+                            live.add(heap.allocate(r.nextLong(0, 70_000)));
+                        } else {
+                            int k = r.nextInt(live.size());
+                            heap.free(live.get(k));
+                            live.set(k, live.getLast());
+                            live.removeLast();
+                        }
+                    }
+                    live.forEach(heap::free);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            }));
+        }
+        for (int i = 0; i < 60; i++) {
+            heap.memStats().checkInvariants();
+            if (i % 20 == 0) {
+                heap.releaseMemory();
+            }
+        }
+        stop.set(true);
+        for (Thread t : ts) {
+            t.join();
+        }
+        assertNull(failure.get());
+        MemStats end = heap.memStats().checkInvariants();
+        assertEquals(0, end.heapObjects());
+        assertEquals(0, heap.core().liveObjectsSlow()[0]);
+    }
+
+    @Test
+    void statsDumpAddsUpToItsTotals() {
+        SplittableRandom r = new SplittableRandom(3);
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 5000; i++) {
+            ps.add(heap.allocate(r.nextLong(1, 50_000)));
+        }
+        for (int i = 0; i < ps.size(); i += 3) {
+            heap.free(ps.get(i));
+        }
+        StatsDump d = heap.statsDump().checkTotals();
+        MemStats m = heap.memStats();
+        assertEquals(m.heapObjects(), d.total().objects());
+        assertEquals(m.heapAlloc(), d.total().bytesInUse());
+        String text = d.toText();
+        assertTrue(text.lines().count() == d.classes().size() + 3, text);
+        assertTrue(text.contains("total") && text.contains("large"), text);
+    }
+
+    @Test
+    void mxBeanShowsTheStatsAndGoesAwayOnClose() throws Exception {
+        ObjectName on = heap.registerMXBean("test-" + System.nanoTime());
+        long p = heap.allocate(1000);
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        assertEquals(1L, server.getAttribute(on, "HeapObjects"));
+        assertEquals(1024L, server.getAttribute(on, "HeapAlloc"));
+        assertEquals(2, server.getAttribute(on, "Procs"));
+        heap.free(p);
+        assertEquals(0L, server.getAttribute(on, "HeapObjects"));
+        Object dump = server.invoke(on, "statsDump", new Object[0], new String[0]);
+        assertTrue(dump.toString().contains("total"));
+        heap.close();
+        assertFalse(server.isRegistered(on));
+    }
+
+    @Test
+    void jfrRecordsTransitionsRefillsGrowthScavengingAndPeriodicStats() throws Exception {
+        Path file = Files.createTempFile("gomem", ".jfr");
+        try (Recording rec = new Recording()) {
+            for (String e : List.of("io.gomem.OsTransition", "io.gomem.SpanRefill", "io.gomem.HeapGrow", "io.gomem.Scavenge")) {
+                rec.enable(e);
+            }
+            rec.enable("io.gomem.MemStats").withPeriod(java.time.Duration.ofMillis(100));
+            rec.start();
+            List<Long> ps = new ArrayList<>();
+            for (int i = 0; i < 2000; i++) {
+                ps.add(heap.allocate(5000));
+            }
+            ps.forEach(heap::free);
+            heap.releaseMemory();
+            Thread.sleep(400);
+            rec.stop();
+            rec.dump(file);
+        }
+        Set<String> seen = new HashSet<>();
+        boolean sawSysMap = false;
+        for (RecordedEvent e : RecordingFile.readAllEvents(file)) {
+            seen.add(e.getEventType().getName());
+            if (e.getEventType().getName().equals("io.gomem.OsTransition") && "sysMap".equals(e.getString("call"))) {
+                sawSysMap = true;
+            }
+        }
+        Files.delete(file);
+        assertTrue(seen.containsAll(List.of("io.gomem.OsTransition", "io.gomem.SpanRefill", "io.gomem.HeapGrow",
+                "io.gomem.Scavenge", "io.gomem.MemStats")), "events seen: " + seen);
+        assertTrue(sawSysMap);
+    }
+
+    @Test
+    void kernelResidencyFollowsReleaseMemory() {
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 1000; i++) {
+            long p = heap.allocate(64 * 1024);
+            MemorySegment.ofAddress(p).reinterpret(64 * 1024).fill((byte) 1);
+            ps.add(p);
+        }
+        long lo = ps.stream().mapToLong(Long::longValue).min().orElseThrow() & -(64L << 20);
+        long hi = ps.stream().mapToLong(Long::longValue).max().orElseThrow() + (64 << 10);
+        long before = KernelView.residentBytes(lo, ((hi + (64L << 20) - 1) & -(64L << 20)) - lo);
+        ps.forEach(heap::free);
+        heap.releaseMemory();
+        long after = KernelView.residentBytes(lo, ((hi + (64L << 20) - 1) & -(64L << 20)) - lo);
+        MemStats m = heap.memStats().checkInvariants();
+        assertTrue(before >= 60L << 20 && after < 1L << 20, "resident " + before + " -> " + after);
+        assertTrue(m.osReady() <= after + (1L << 20), "OS layer Ready " + m.osReady() + " vs resident " + after);
+    }
+}
