@@ -154,6 +154,22 @@ class ScavengerTest {
         }
     }
 
+    @Test
+    void scavtracePrintsOneLinePerScavengerCycle() throws Exception {
+        java.nio.file.Path err = java.nio.file.Files.createTempFile("gomem-scavtrace", ".err");
+        Process p = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-Dgomem.debug=scavtrace", "-cp", System.getProperty("java.class.path"),
+                "io.gomem.demo.Demo").redirectError(err.toFile()).start();
+        p.getInputStream().readAllBytes();
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue());
+        List<String> lines = java.nio.file.Files.readAllLines(err);
+        java.nio.file.Files.delete(err);
+        assertTrue(lines.stream().anyMatch(l -> l.matches("gomem: scav release: released \\d+ KiB, retained \\d+ KiB, goal \\d+ KiB, in use \\d+ KiB, \\d+ us")),
+                "a scavtrace line for releaseMemory in " + lines);
+        assertTrue(lines.stream().noneMatch(l -> l.startsWith("gomem: sys")), "only the switch asked for");
+    }
+
     /**
      * The footprint churn of the issue: fill 256 MiB with random sizes 16 B – 4 KiB, free a
      * random 90 %, release. glibc with malloc_trim reaches 2.76x here; gomem returns the free OS

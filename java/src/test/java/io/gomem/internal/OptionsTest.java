@@ -24,6 +24,28 @@ class OptionsTest {
     }
 
     @Test
+    void theReadmeTableListsEveryOptionWithItsDefault() throws Exception {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of(System.getProperty("gomem.native.dir", "../native"))
+                .resolveSibling("README.md"));
+        for (Options o : Options.values()) {
+            String def = o.defaultValue().isEmpty() ? "(empty)" : "`" + o.defaultValue() + "`";
+            assertTrue(readme.contains("| `" + o.property() + "` | `" + o.environmentName() + "` | " + def + " |"),
+                    "README's option table lacks the row of " + o.property() + " with default " + def);
+        }
+    }
+
+    @Test
+    void byteCountsParseWithSuffixes() {
+        assertEquals(512L << 20, Options.parseBytes("x", "512m", -1));
+        assertEquals(2L << 30, Options.parseBytes("x", "2g", -1));
+        assertEquals(4096, Options.parseBytes("x", "4096", -1));
+        assertEquals(-1, Options.parseBytes("x", "off", -1));
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Options.parseBytes("gomem.memoryLimit", "lots", -1));
+        assertTrue(e.getMessage().contains("gomem.memoryLimit=lots"), e.getMessage());
+    }
+
+    @Test
     void describeListsEveryOption() {
         String d = Options.describeEffective();
         for (Options o : Options.values()) {
