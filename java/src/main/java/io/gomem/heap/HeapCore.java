@@ -259,8 +259,8 @@ public final class HeapCore {
 
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
-        MSpan s = heap.spanOf(addr);
-        if (s != null && !closed && s.state == MSpan.STATE_SMALL && s.spanClass != MHeap.TINY_SPAN_CLASS) {
+        MSpan s = heap.spanOf(addr); // null after close: the heap forgets its arenas
+        if (s != null && s.state == MSpan.STATE_SMALL && s.spanClass != MHeap.TINY_SPAN_CLASS) {
             int idx = s.slotOf(addr);
             if (idx >= 0) {
                 if (s.markFree(idx, addr)) {

@@ -82,6 +82,12 @@ public final class MHeap implements SpanSource {
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
+    /**
+     * The arena of the last lookup, so that most lookups skip the index. Racy on purpose: any
+     * thread may write it; a HeapArena is immutable (final fields), so any value read is valid.
+     */
+    private HeapArena hotArena;
+
     /** Arena index L1 → L2 arrays; written under lock (release), read lock-free (acquire). */
     private final HeapArena[][] arenaL1 = new HeapArena[1 << ARENA_L1_BITS][];
     private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(HeapArena[][].class);
@@ -126,6 +132,19 @@ public final class MHeap implements SpanSource {
 
     /** The span holding {@code addr}, or null if no live span of this heap holds it. */
     MSpan spanOf(long addr) {
+        HeapArena a = hotArena;
+        if (a == null || (addr - a.base) >>> ARENA_SHIFT != 0) {
+            a = arenaFor(addr);
+            if (a == null) {
+                return null;
+            }
+            hotArena = a;
+        }
+        return (MSpan) SPANS.getAcquire(a.spans, (int) ((addr - a.base) >>> PAGE_SHIFT));
+    }
+
+    /** The arena holding {@code addr} through the two-level index, or null. Lock-free. */
+    private HeapArena arenaFor(long addr) {
         if (addr <= 0 || (addr >>> 48) != 0) {
             return null;
         }
@@ -134,11 +153,7 @@ public final class MHeap implements SpanSource {
         if (l2 == null) {
             return null;
         }
-        HeapArena a = (HeapArena) L2.getAcquire(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)));
-        if (a == null) {
-            return null;
-        }
-        return (MSpan) SPANS.getAcquire(a.spans, (int) ((addr - a.base) >>> PAGE_SHIFT));
+        return (HeapArena) L2.getAcquire(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)));
     }
 
     private HeapArena arenaOf(long addr) {
@@ -425,6 +440,11 @@ public final class MHeap implements SpanSource {
             reservations.clear();
             curBase = curEnd = 0;
             released = true;
+            // Forget every arena, so that a lookup after close finds nothing.
+            for (int i = 0; i < arenaL1.length; i++) {
+                L1.setRelease(arenaL1, i, null);
+            }
+            hotArena = null;
         } finally {
             lock.unlock();
         }
