@@ -4,10 +4,12 @@
  *
  * <h2>Layers (each calls only the one below)</h2>
  * <pre>
- *   HeapCore      P slots, the allocate / free entry points, close          (io.gomem.GoHeap on top)
+ *   HeapCore      P slots, the allocate / free entry points, MemStats, close (io.gomem.GoHeap on top)
+ *   Background    one daemon thread for all heaps: idle-cache flush, sweep, scavenge
  *   MCache        per P: one span per span class + the tiny allocator; no lock
  *   MCentral      per span class: partial and full spans; its own lock
  *   MHeap         arenas, spans table, large objects; the heap lock
+ *   Scavenger     returns free pages to the OS: paced, under the limits, on request
  *   PageAlloc     radix tree of chunk summaries; first fit; scavenged bits (heap lock)
  *   MSpan, SizeClasses   metadata
  *   io.gomem.os.OsMemory  Go's region states over mmap / madvise / munmap
@@ -34,8 +36,18 @@
  *
  * <h2>Memory and the OS</h2>
  * Arenas of 64 MiB are reserved (Reserved) and mapped in 4 MiB chunks (Prepared); pages freshly
- * mapped count as scavenged. Pages a span takes that were scavenged are made Ready before use;
- * {@code releaseMemory} sweeps everything and returns every free page with {@code sysUnused}.
- * Only Ready memory is ever handed out.
+ * mapped count as scavenged. Pages a span takes that were scavenged are made Ready before use.
+ * The {@link io.gomem.heap.Scavenger} returns free pages with {@code sysUnused}: in the
+ * background at about 1% of a CPU down to a goal (in-use + 10%, and 95% of the soft limit),
+ * synchronously when an allocation would pass the soft limit, and all at once on
+ * {@code releaseMemory}, which also returns the free OS pages inside spans that still hold
+ * objects (Go returns only whole free spans). Only Ready memory is ever handed out: a span's
+ * released pages are made Ready again before it is cached or freed.
+ *
+ * <h2>Counting</h2>
+ * Each P counts the slots it hands out; sweeps count what they reclaim; a MemStats snapshot holds
+ * every P lease (no allocation in flight), sweeps everything, and reads the page heap's and OS
+ * layer's counters under the heap lock, where every OS transition of heap memory happens, so
+ * the two agree to the byte.
  */
 package io.gomem.heap;
