@@ -267,17 +267,11 @@ public final class MHeap implements SpanSource {
             if (released || s.state != MSpan.STATE_SMALL) {
                 return;
             }
-            long todo = mask & ~s.releasedMask;
-            long os = OsMemory.PAGE_SIZE;
-            while (todo != 0) {
-                int first = Long.numberOfTrailingZeros(todo);
-                int run = Long.numberOfTrailingZeros(~(todo >>> first));
-                this.os.sysUnused(s.base + first * os, run * os);
-                long bits = (run == 64 ? -1L : (1L << run) - 1) << first;
-                todo &= ~bits;
-                s.releasedMask |= bits;
-                spanReleasedBytes += run * os;
-            }
+            forEachRun(mask & ~s.releasedMask, (first, run) -> {
+                os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                s.releasedMask |= runBits(first, run);
+                spanReleasedBytes += run * OsMemory.PAGE_SIZE;
+            });
         } finally {
             lock.unlock();
         }
@@ -296,17 +290,30 @@ public final class MHeap implements SpanSource {
     }
 
     private void reuseSpanPagesLocked(MSpan s) {
-        long todo = s.releasedMask;
-        long os = OsMemory.PAGE_SIZE;
-        while (todo != 0) {
-            int first = Long.numberOfTrailingZeros(todo);
-            int run = Long.numberOfTrailingZeros(~(todo >>> first));
-            this.os.sysUsed(s.base + first * os, run * os);
-            long bits = (run == 64 ? -1L : (1L << run) - 1) << first;
-            todo &= ~bits;
-            spanReleasedBytes -= run * os;
-        }
+        forEachRun(s.releasedMask, (first, run) -> {
+            os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+            spanReleasedBytes -= run * OsMemory.PAGE_SIZE;
+        });
         s.releasedMask = 0;
+    }
+
+    /** A run of set bits: the index of its first bit and its length. */
+    private interface RunAction {
+        void run(int first, int length);
+    }
+
+    /** Calls {@code action} for each maximal run of set bits in {@code mask}, lowest first. */
+    private static void forEachRun(long mask, RunAction action) {
+        while (mask != 0) {
+            int first = Long.numberOfTrailingZeros(mask);
+            int run = Long.numberOfTrailingZeros(~(mask >>> first));
+            action.run(first, run);
+            mask &= ~runBits(first, run);
+        }
+    }
+
+    private static long runBits(int first, int length) {
+        return (length == 64 ? -1L : (1L << length) - 1) << first;
     }
 
     private MSpan newSpan() {
