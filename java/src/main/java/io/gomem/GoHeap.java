@@ -97,7 +97,8 @@ public final class GoHeap implements AutoCloseable {
             if (cgroup <= 0) {
                 return Long.MAX_VALUE;
             }
-            return cgroup / 100 * Options.MEMORY_LIMIT_PERCENT.intValue(1, 100);
+            int p = Options.MEMORY_LIMIT_PERCENT.intValue(1, 100);
+            return cgroup / 100 * p + cgroup % 100 * p / 100; // exact floor(cgroup * p / 100), no overflow
         }
 
         /**

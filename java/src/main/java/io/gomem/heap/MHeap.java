@@ -362,6 +362,7 @@ public final class MHeap implements SpanSource {
         if (curEnd - curBase < need) {
             if (curEnd > curBase) {
                 mapChunks(curBase, curEnd - curBase);
+                curBase = curEnd; // mapped now: if the reservation below fails, it must not be mapped again
             }
             long len = (need + ARENA_BYTES - 1) & -ARENA_BYTES;
             long base = reserve(len);
