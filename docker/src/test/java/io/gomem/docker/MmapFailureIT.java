@@ -42,10 +42,8 @@ class MmapFailureIT {
     /**
      * Objects of 200 MiB leave a reserved tail in each reservation; when the next reservation
      * fails, that tail has already been mapped and then allocations must still either fit or get
-     * ENOMEM. Disabled: gomem's {@code MHeap.grow} maps the old tail, then {@code reserve} throws,
-     * and {@code curBase} still points at the now-mapped tail, so a later grow calls
-     * {@code sysMap} on it again and fails with IllegalStateException ("sysMap ... refused: moves
-     * pages to Prepared only from Reserved, found Ready"). Enable when fixed.
+     * ENOMEM. (A regression test: {@code MHeap.grow} once kept pointing at the tail it had just
+     * mapped when the reservation after it failed, and a later grow mapped it again.)
      */
     @Test
     @Timeout(150)
