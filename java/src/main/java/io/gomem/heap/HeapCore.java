@@ -131,13 +131,30 @@ public final class HeapCore {
         return caches.length;
     }
 
+    /** Leases a P: first the one this thread's id hashes to (one CAS), else {@link #leaseSlow}. */
     private MCache lease() {
         MCache[] cs = caches;
+        // Multiply-shift range reduction of the thread id: no division on the fast path.
+        int i = (int) ((((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 32) * cs.length) >>> 32);
+        MCache c = cs[i];
+        if (c.tryLease()) {
+            if (!closed) {
+                return c;
+            }
+            c.release();
+            throw closedException();
+        }
+        return leaseSlow(i);
+    }
+
+    private MCache leaseSlow(int i) {
+        MCache[] cs = caches;
         int n = cs.length;
-        // Multiply-shift range reduction of the thread id: no 64-bit division on the fast path.
-        int i = (int) ((((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 32) * n) >>> 32);
         for (int round = 0; ; round++) {
             for (int k = 0; k < n; k++) {
+                if (++i == n) {
+                    i = 0;
+                }
                 MCache c = cs[i];
                 if (c.tryLease()) {
                     if (closed) {
@@ -145,9 +162,6 @@ public final class HeapCore {
                         throw closedException();
                     }
                     return c;
-                }
-                if (++i == n) {
-                    i = 0;
                 }
             }
             if (closed) {

@@ -81,8 +81,12 @@ final class MSpan {
     int nelems;
     /** For a large span: the offset of the one object from {@link #base} (nonzero when over-aligned). */
     long largeOffset;
-    /** Heap-lock guarded: {@link #STATE_FREE}, {@link #STATE_SMALL}, {@link #STATE_LARGE}. */
-    volatile int state;
+    /**
+     * {@link #STATE_FREE}, {@link #STATE_SMALL}, {@link #STATE_LARGE}: written under the heap lock
+     * before the span is published in the spans table (release store) or after it is removed;
+     * read lock-free by frees after their acquire load of the table, so a plain field suffices.
+     */
+    int state;
 
     // Slot state: owner only.
     int freeIndex;
