@@ -235,7 +235,7 @@ public final class HeapCore {
         MSpan s = heap.allocLarge(size, Math.max(align, 1));
         long p = s.base + s.largeOffset;
         if (zero && s.needZero) {
-            MemorySegment.ofAddress(p).reinterpret(size).fill((byte) 0);
+            clear(p, size);
         }
         return p;
     }
@@ -251,9 +251,23 @@ public final class HeapCore {
             c.release();
         }
         if (dirty) {
-            MemorySegment.ofAddress(p).reinterpret(SizeClasses.classSize(SizeClasses.sizeClassOf(sc))).fill((byte) 0);
+            clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
         }
         return p;
+    }
+
+    /** All of memory, for zeroing small objects without creating a segment per call. */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
+    /** Zeroes [p, p + n): word stores for small objects (no allocation), a bulk fill otherwise. */
+    static void clear(long p, long n) {
+        if (n <= 256 && (n & 7) == 0 && (p & 7) == 0) {
+            for (long off = 0; off < n; off += 8) {
+                ALL.set(java.lang.foreign.ValueLayout.JAVA_LONG, p + off, 0L);
+            }
+        } else {
+            MemorySegment.ofAddress(p).reinterpret(n).fill((byte) 0);
+        }
     }
 
     static void checkSize(long size, long align) {
