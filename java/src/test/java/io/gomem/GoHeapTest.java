@@ -291,6 +291,43 @@ class GoHeapTest {
         heap.checkInvariants();
     }
 
+    /**
+     * One thread allocates, another frees, as fast as they can: the owner's in-place sweeps race
+     * with the other thread's frees of the same span all the time. Every free must succeed.
+     */
+    @Test
+    void freesFromAnotherThreadRacingWithTheOwnersSweepsAllSucceed() throws Exception {
+        java.util.concurrent.ArrayBlockingQueue<Long> q = new java.util.concurrent.ArrayBlockingQueue<>(4096);
+        int n = 2_000_000;
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread consumer = Thread.ofPlatform().start(() -> {
+            try {
+                for (int i = 0; i < n; i++) {
+                    heap.free(q.take());
+                }
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        try {
+            for (int i = 0; i < n && failure.get() == null; i++) {
+                long p = heap.allocate(64);
+                while (!q.offer(p, 10, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    if (failure.get() != null) {
+                        break;
+                    }
+                }
+            }
+        } finally {
+            consumer.join(30_000);
+        }
+        if (failure.get() != null) {
+            throw new AssertionError("a cross-thread free failed", failure.get());
+        }
+        heap.releaseMemory();
+        assertEquals(0, heap.core().liveObjectsSlow()[0]);
+    }
+
     @Test
     void manyThreadsShareTheBoundedCaches() throws Exception {
         List<Thread> ts = new ArrayList<>();

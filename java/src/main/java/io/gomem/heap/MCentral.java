@@ -12,8 +12,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * Two sets: {@link #partial}, spans that may have free slots (some not yet swept), and the full
  * set ({@link #fullHead}, an intrusive list), spans with no free slot when they were last swept.
  * A span moves full → partial on the first free that reaches it after it became full (the freer
- * is told by {@link MSpan#markFree}); a span with no live object after a sweep goes back to the
- * {@link SpanSource} (the {@link MHeap}) so that its pages can serve any class.
+ * is told by {@link MSpan#markFree}); a span with no live object goes back to the
+ * {@link SpanSource} (the {@link MHeap}) at the next {@link #sweepAll}, so that its pages can serve
+ * any class.
  *
  * <h2>Invariants</h2>
  * A span of this class is in exactly one place: cached by one MCache ({@code where == IN_CACHE}),
@@ -53,22 +54,12 @@ final class MCentral {
      * one from the heap. {@code pages} is the caller's page cache (may be null).
      */
     MSpan cacheSpan() {
-        List<MSpan> empty = null;
         MSpan got = null;
         lock.lock();
         try {
             MSpan s;
             while ((s = partial.pollFirst()) != null) {
                 sweptFrees += s.sweep();
-                if (s.allocCount == 0 && !partial.isEmpty()) {
-                    // Wholly free and others remain: give its pages back to the heap.
-                    if (empty == null) {
-                        empty = new ArrayList<>();
-                    }
-                    empty.add(s);
-                    spans--;
-                    continue;
-                }
                 if (s.allocCount < s.nelems) {
                     s.where = MSpan.IN_CACHE;
                     got = s;
@@ -78,11 +69,6 @@ final class MCentral {
             }
         } finally {
             lock.unlock();
-        }
-        if (empty != null) {
-            for (MSpan e : empty) {
-                heap.freeSpan(e);
-            }
         }
         if (got != null) {
             if (got.releasedMask != 0) {
@@ -100,26 +86,25 @@ final class MCentral {
         return s;
     }
 
-    /** Takes back a span an MCache held: sweeps it and files it as partial, full or gone. */
+    /**
+     * Takes back a span an MCache held: sweeps it and files it as partial or full. A span with no
+     * live object stays in the partial set, ready for the next cacheSpan; {@link #sweepAll} (run
+     * by the background thread every second, and by releaseMemory and MemStats) gives such spans
+     * back to the heap. Handing them straight back would make a cache that empties and refills a
+     * span churn through the heap lock and the page allocator.
+     */
     void uncacheSpan(MSpan s) {
-        boolean release = false;
         lock.lock();
         try {
             sweptFrees += s.sweep();
-            if (s.allocCount == 0) {
-                release = true;
-                spans--;
-            } else if (s.allocCount < s.nelems) {
+            if (s.allocCount < s.nelems) {
                 s.where = MSpan.IN_PARTIAL;
-                partial.addLast(s);
+                partial.addFirst(s); // the most recently used span is handed out first
             } else {
                 addFull(s);
             }
         } finally {
             lock.unlock();
-        }
-        if (release) {
-            heap.freeSpan(s);
         }
     }
 

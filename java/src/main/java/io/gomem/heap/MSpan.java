@@ -271,16 +271,19 @@ final class MSpan {
      * Marks slot {@code idx} free. Returns normally if the slot was allocated and not yet freed;
      * throws IllegalStateException (a double free, or a slot never handed out) otherwise, with
      * nothing changed. Returns true if the span's central must be told (first free of a full span).
+     * One race is beyond it: a second free of an object racing with the sweep that reclaims the
+     * first is not detected (as in C allocators, a double free is caught when it can be).
      */
     boolean markFree(int idx, long addr) {
+        // Check first, then mark: once the bit is set, the owner may sweep it (and the slot) at any
+        // moment, so a check after the mark could see our own free already reclaimed.
+        if (!isAllocated(idx)) {
+            throw notLive(addr);
+        }
         long bit = 1L << idx;
         long old = (long) WORDS.getAndBitwiseOr(freeBits, idx >>> 6, bit);
         if ((old & bit) != 0) {
             throw doubleFree(addr);
-        }
-        if (!isAllocated(idx)) {
-            WORDS.getAndBitwiseAnd(freeBits, idx >>> 6, ~bit);
-            throw notLive(addr);
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
     }

@@ -120,8 +120,24 @@ class MCentralTest {
         freeSlot(central, s, 0);
         freeSlot(central, s, 1);
         central.uncacheSpan(s);
+        assertEquals(List.of(), source.returned, "kept for the next cacheSpan until a sweepAll");
+        assertEquals(MSpan.IN_PARTIAL, s.where);
+        assertEquals(1, central.sweepAll());
         assertEquals(List.of(s), source.returned);
         assertEquals(0, central.spanCount());
+    }
+
+    @Test
+    void anEmptiedSpanIsHandedOutAgainWithoutTheSource() {
+        MSpan s = central.cacheSpan();
+        fill(s);
+        for (int i = 0; i < s.nelems; i++) {
+            freeSlot(central, s, i);
+        }
+        central.uncacheSpan(s);
+        assertSame(s, central.cacheSpan());
+        assertEquals(1, source.given.size(), "no new span taken");
+        assertEquals(List.of(), source.returned);
     }
 
     @Test

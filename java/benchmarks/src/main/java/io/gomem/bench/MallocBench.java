@@ -1,6 +1,5 @@
 package io.gomem.bench;
 
-import java.lang.foreign.Linker;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -31,17 +30,16 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 public class MallocBench {
 
-    static final NativeAllocator GLIBC = NativeAllocator.bind("glibc malloc", Linker.nativeLinker().defaultLookup());
-    static final NativeAllocator GLIBC_CRITICAL = NativeAllocator.bind("glibc malloc (critical)",
-            Linker.nativeLinker().defaultLookup(), Linker.Option.critical(false));
+    static final NativeAllocator GLIBC = Glibc.PLAIN;
+    static final NativeAllocator GLIBC_CRITICAL = Glibc.CRITICAL;
 
     @Param({"16", "64", "256", "1024", "4096", "32768", "262144"})
     public long size;
 
     @Setup
     public void setup() throws Throwable {
-        GLIBC.checkUsable("malloc/free should always be found in the default lookup");
-        GLIBC_CRITICAL.checkUsable("malloc/free should always be found in the default lookup");
+        GLIBC.checkUsable(Glibc.FIX);
+        GLIBC_CRITICAL.checkUsable(Glibc.FIX);
     }
 
     @Benchmark

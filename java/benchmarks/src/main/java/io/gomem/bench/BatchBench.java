@@ -1,6 +1,7 @@
 package io.gomem.bench;
 
-import io.gomem.GoHeap;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -15,33 +16,37 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
-
 /**
- * gomem in batches, as {@link MallocBatchBench} does for glibc: {@value #BATCH} raw allocations
- * of one size, then {@value #BATCH} frees in allocation order or in a fixed random order. The
- * score is per allocate + free pair.
+ * Allocations in batches, per allocator ({@link Allocator}): {@value #BATCH} allocations of one
+ * size, then {@value #BATCH} frees, either in allocation order ({@code inOrder}) or in a fixed
+ * random order ({@code randomOrder}, a permutation drawn once per trial with a fixed seed).
+ * Unlike the pair benchmarks, the allocator must hold a thousand live blocks and cannot hand the
+ * same block back each time, so this shows how its caches and free lists behave. The score is
+ * per allocate + free pair ({@code @OperationsPerInvocation(1000)}). Single thread.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
-public class GoHeapBatchBench {
-    static final int BATCH = MallocBatchBench.BATCH;
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow"})
+public class BatchBench {
+
+    static final int BATCH = 1000;
+
+    @Param({"gomem", "malloc", "mallocCritical", "jemalloc", "jemallocCritical", "unsafe", "nettyPooled"})
+    public String allocator;
 
     @Param({"16", "64", "256", "1024", "4096", "32768", "262144"})
     public long size;
 
-    private GoHeap heap;
+    private Allocator alloc;
     private final long[] blocks = new long[BATCH];
     private final int[] freeOrder = new int[BATCH];
 
     @Setup
-    public void setup() {
-        heap = GoHeap.builder().build();
+    public void setup() throws Throwable {
+        alloc = Allocator.create(allocator);
         for (int i = 0; i < BATCH; i++) {
             freeOrder[i] = i;
         }
@@ -56,31 +61,35 @@ public class GoHeapBatchBench {
 
     @TearDown
     public void tearDown() {
-        heap.close();
+        alloc.close();
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void inOrder() {
+        Allocator a = alloc;
         long[] b = blocks;
+        long s = size;
         for (int i = 0; i < BATCH; i++) {
-            b[i] = heap.allocate(size);
+            b[i] = a.allocate(s);
         }
         for (int i = 0; i < BATCH; i++) {
-            heap.free(b[i]);
+            a.free(b[i]);
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void randomOrder() {
+        Allocator a = alloc;
         long[] b = blocks;
         int[] order = freeOrder;
+        long s = size;
         for (int i = 0; i < BATCH; i++) {
-            b[i] = heap.allocate(size);
+            b[i] = a.allocate(s);
         }
         for (int i = 0; i < BATCH; i++) {
-            heap.free(b[order[i]]);
+            a.free(b[order[i]]);
         }
     }
 }
