@@ -74,7 +74,7 @@ install_engine() {
   say "installing docker.io (Debian's Docker engine) with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null || die "apt-get install docker.io failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null || die "apt-get install docker.io failed"
   find_dockerd >/dev/null && [ -x "$cli" ] || die "docker.io installed but dockerd or $cli is missing"
 }
 
