@@ -75,13 +75,19 @@ class MemStatsTest {
 
     @Test
     void tinyObjectsCountAsGoCountsThem() {
+        List<Long> tiny = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
-            heap.allocate(2); // eight 2-byte objects fill one 16-byte block
+            tiny.add(heap.allocate(2)); // eight 2-byte objects fill one 16-byte block
         }
         MemStats m = heap.memStats().checkInvariants();
         assertEquals(1 + 8, m.mallocs(), "the block, and each tiny object");
         assertEquals(8, m.frees(), "tiny objects count as freed at once");
         assertEquals(1, m.heapObjects(), "the block is the live object");
+        long one = heap.allocate(3); // a block the cache is still filling
+        tiny.forEach(heap::free);
+        heap.free(one);
+        assertEquals(0, heap.memStats().checkInvariants().heapObjects(),
+                "no block counts once no tiny object in it is live, even the cache's current one");
     }
 
     @Test

@@ -452,6 +452,7 @@ public final class HeapCore {
         long[] spans = new long[n];
         long tinyObjects = 0;
         for (MCache c : caches) {
+            c.dropTinyBlock(); // so that a block counts as live exactly while a tiny object in it is
             c.sweepCached();
             for (int sc = 0; sc < n; sc++) {
                 mallocs[sc] += c.allocs[sc];
