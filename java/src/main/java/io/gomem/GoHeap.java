@@ -171,7 +171,6 @@ public final class GoHeap implements AutoCloseable {
 
     /** Allocates {@code size} bytes aligned to {@code alignment} (a power of two), not zeroed. */
     public long allocateAligned(long size, long alignment) {
-        HeapCoreChecks.check(size, alignment);
         return core.allocate(size, alignment, false);
     }
 
@@ -207,7 +206,6 @@ public final class GoHeap implements AutoCloseable {
          */
         @Override
         public MemorySegment allocate(long byteSize, long byteAlignment) {
-            HeapCoreChecks.check(byteSize, byteAlignment);
             long p = heap.core.allocate(byteSize, byteAlignment, true);
             return MemorySegment.ofAddress(p).reinterpret(byteSize);
         }

@@ -21,7 +21,9 @@ import java.lang.foreign.MemorySegment;
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an
  * operation that holds a lease and then sees {@code closed == false} completes before the heap
- * goes away. Everything else is in the components' own guards.
+ * goes away. Frees take no lease and do not read it: {@code close} makes the heap forget its
+ * arenas, so a free after it finds no span and is refused as use after close. Everything else is
+ * in the components' own guards.
  */
 public final class HeapCore {
     /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
@@ -201,7 +203,7 @@ public final class HeapCore {
      * zeroed if {@code zero}; returns the address.
      */
     public long allocate(long size, long align, boolean zero) {
-        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= 8 && size >= 0) {
+        if (size <= SizeClasses.MAX_SMALL_SIZE && size >= 0 && align > 0 && align <= 8 && (align & (align - 1)) == 0) {
             if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
                 MCache c = lease();
                 try {
@@ -212,7 +214,7 @@ public final class HeapCore {
             }
             // Every class size is a multiple of 8 and spans start on a page: 8-byte aligned.
             int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), !zero);
-            return allocSmall(sc, size, zero);
+            return allocSmall(sc, zero);
         }
         return allocateSlow(size, align, zero);
     }
@@ -226,7 +228,7 @@ public final class HeapCore {
                 cls++;
             }
             if (cls < SizeClasses.NUM_SIZE_CLASSES) {
-                return allocSmall(SizeClasses.spanClass(cls, !zero), size, zero);
+                return allocSmall(SizeClasses.spanClass(cls, !zero), zero);
             }
         }
         if (closed) {
@@ -240,7 +242,7 @@ public final class HeapCore {
         return p;
     }
 
-    private long allocSmall(int sc, long size, boolean zero) {
+    private long allocSmall(int sc, boolean zero) {
         MCache c = lease();
         long p;
         boolean dirty;

@@ -91,10 +91,6 @@ final class MCache {
         LEASE.setRelease(this, 0);
     }
 
-    boolean isLeasedByAnyone() {
-        return lease != 0;
-    }
-
     /** One slot of {@code spanClass}; its address. Never 0 (throws if the heap cannot grow). */
     long allocSmall(int spanClass) {
         long p = alloc[spanClass].nextFreeFast();

@@ -26,14 +26,19 @@ import java.util.concurrent.locks.ReentrantLock;
  *       made Ready ({@code sysUsedWherePrepared}) before a span may use them, so only Ready
  *       memory ever leaves the heap.</li>
  *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
- *       found in O(1) through a two-level arena index ({@link #arenaL1}).</li>
+ *       found in O(1): the arena of the previous lookup ({@link #hotArena}), else the two-level
+ *       arena index ({@link #arenaL1}).</li>
+ *   <li>Counters of what lies where (large objects, spans, OS pages released inside in-use spans),
+ *       read together by {@link #counters()}; the {@link Scavenger} that enforces the limits.</li>
  *   <li>The {@link MCentral} of every span class, and a pool of recycled {@link MSpan} objects.</li>
  * </ul>
  *
  * <h2>Invariants</h2>
  * Every page of a live span maps to that span in the spans table and is allocated in the page
  * allocator; every other page maps to null. Pages in use ({@code pageAlloc.inUsePages()}) equal
- * the pages of live spans. Every chunk handed to the page allocator is Prepared or Ready.
+ * the pages of live spans. Every chunk handed to the page allocator is Prepared or Ready: a page
+ * is Prepared exactly when the page allocator marks it scavenged, or when it is an OS page of an
+ * in-use span set in that span's {@link MSpan#releasedMask} (counted in spanReleasedBytes).
  *
  * <h2>Guards</h2>
  * {@link #lock} (the heap lock) guards the page allocator, the arena list and cursor, the span
@@ -107,7 +112,6 @@ public final class MHeap implements SpanSource {
     private long largePagesInUse;
     private long spansInUse;
     private long mappedBytes;
-    private long releasedBytes;
     /** Bytes of OS pages inside in-use spans returned to the OS (see {@link MSpan#releasedMask}). */
     private long spanReleasedBytes;
     /** Set by {@link #releaseAll()}: the heap's memory is gone; no span may be made any more. */
@@ -429,7 +433,6 @@ public final class MHeap implements SpanSource {
             return 0;
         }
         long n = pageAlloc.scavenge(maxPages, unusedSink);
-        releasedBytes += n << PAGE_SHIFT;
         return n;
     }
 

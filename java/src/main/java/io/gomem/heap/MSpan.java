@@ -390,10 +390,6 @@ final class MSpan {
         return all & ~used;
     }
 
-    /** Live objects as the span's owner sees them (pending frees still count). */
-    int liveObjects() {
-        return allocCount;
-    }
 
     /** Objects whose free is pending (any thread; a snapshot). */
     int pendingFrees() {

@@ -20,9 +20,8 @@ import io.gomem.os.Purpose;
  * default 1%), releasing {@link #BATCH_PAGES} pages per heap-lock hold, highest addresses first.
  *
  * <h2>Guards</h2>
- * Configuration is final. {@link #cycles}, {@link #releasedTotal} and the last cycle's figures
- * are written under the heap lock (every method takes it, or requires it); reads for stats are
- * racy reads of longs.
+ * Only final configuration: a cycle's figures go out as a JFR event, a scavtrace line and a
+ * DEBUG log line, and are not kept. Every method takes the heap lock, or requires it.
  */
 final class Scavenger {
     /** Pages released per heap-lock hold: 512 KiB. */
@@ -37,11 +36,6 @@ final class Scavenger {
     final int retainExtraPercent;
     final int cpuPercent;
 
-    long cycles;
-    long releasedTotal;
-    long lastReleased;
-    long lastRetained;
-    long lastGoal;
 
     Scavenger(MHeap heap, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
         if (softLimit <= 0 || hardLimit <= 0) {
@@ -169,11 +163,6 @@ final class Scavenger {
             e.workNanos = nanos;
             e.commit();
         }
-        cycles++;
-        releasedTotal += released;
-        lastReleased = released;
-        lastRetained = retained;
-        lastGoal = goal;
         if (released > 0 || SCAVTRACE) {
             String line = "scav " + kind + ": released " + (released >> 10) + " KiB, retained " + (retained >> 10)
                     + " KiB, goal " + (goal >> 10) + " KiB, in use " + ((heap.pageAlloc.inUsePages() << MHeap.PAGE_SHIFT) >> 10)
