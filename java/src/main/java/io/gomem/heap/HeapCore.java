@@ -12,8 +12,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <h2>P slots</h2>
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
- * An operation leases one ({@link #lease}): it starts at the slot its thread id hashes to and
- * takes the first free one with a CAS; leases last one operation, so a thread that dies or idles
+ * An operation leases one ({@link #lease}): it starts at the cache its thread id picks in
+ * {@link #slots} and takes the first free one with a CAS; leases last one operation, so a thread that dies or idles
  * holds nothing, and any number of threads, virtual or not, share {@code procs} caches. The
  * background thread ({@link Background}) flushes caches that took no span for a period, so spans
  * do not sit in caches nobody uses.
@@ -32,6 +32,13 @@ public final class HeapCore {
     final MHeap heap;
     final Scavenger scavenger;
     private final MCache[] caches;
+    /**
+     * A power-of-two table whose entry i is {@code caches[i % procs]}, four or more entries per
+     * cache: a thread's starting cache is {@code slots[threadId & (length - 1)]}, a mask instead
+     * of a division (consecutive thread ids land on different caches; the oversize keeps the
+     * shares within 25% of even). Immutable.
+     */
+    private final MCache[] slots;
     private volatile boolean closed;
 
     /**
@@ -69,6 +76,10 @@ public final class HeapCore {
         this.caches = new MCache[procs];
         for (int i = 0; i < procs; i++) {
             caches[i] = new MCache(heap, i);
+        }
+        this.slots = new MCache[Integer.highestOneBit(4 * procs - 1) << 1];
+        for (int i = 0; i < slots.length; i++) {
+            slots[i] = caches[i % procs];
         }
         Background.register(this);
         HeapEvents.init();
@@ -133,12 +144,10 @@ public final class HeapCore {
         return caches.length;
     }
 
-    /** Leases a P: first the one this thread's id hashes to (one CAS), else {@link #leaseSlow}. */
+    /** Leases a P: first the one this thread's id picks (one CAS), else {@link #leaseSlow}. */
     private MCache lease() {
-        MCache[] cs = caches;
-        // Multiply-shift range reduction of the thread id: no division on the fast path.
-        int i = (int) ((((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 32) * cs.length) >>> 32);
-        MCache c = cs[i];
+        MCache[] t = slots;
+        MCache c = t[(int) Thread.currentThread().threadId() & (t.length - 1)];
         if (c.tryLease()) {
             if (!closed) {
                 return c;
@@ -146,7 +155,7 @@ public final class HeapCore {
             c.release();
             throw closedException();
         }
-        return leaseSlow(i);
+        return leaseSlow(c.id);
     }
 
     private MCache leaseSlow(int i) {
@@ -186,16 +195,20 @@ public final class HeapCore {
      * a small class, not zeroed, 8-byte aligned. Everything else goes to {@link #allocate}.
      */
     public long allocateRaw(long size) {
-        if (size >= SizeClasses.TINY_SIZE && size <= SizeClasses.MAX_SMALL_SIZE) {
-            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), true);
-            MCache c = lease();
-            try {
-                return c.allocSmall(sc);
-            } finally {
-                c.release();
-            }
+        int sc;
+        if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
+            sc = SizeClasses.noscanSpanClass8(size);
+        } else if (size > SizeClasses.SMALL_SIZE_MAX && size <= SizeClasses.MAX_SMALL_SIZE) {
+            sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), true);
+        } else {
+            return allocate(size, 1, false);
         }
-        return allocate(size, 1, false);
+        MCache c = lease();
+        try {
+            return c.allocSmall(sc);
+        } finally {
+            c.release();
+        }
     }
 
     /**
@@ -290,9 +303,12 @@ public final class HeapCore {
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
         MSpan s = heap.spanOf(addr); // null after close: the heap forgets its arenas
-        if (s != null && s.state == MSpan.STATE_SMALL && s.spanClass != MHeap.TINY_SPAN_CLASS) {
-            int idx = s.slotOf(addr);
-            if (idx >= 0) {
+        if (s != null) {
+            // A small, non-tiny span's slot start: idx in [0, smallSlots) and idx * elemSize == off
+            // (smallSlots is 0 for every other kind of span, so they all go to freeSlow).
+            long off = addr - s.base;
+            int idx = (int) ((off * s.divMagic) >>> 32);
+            if (Integer.compareUnsigned(idx, s.smallSlots) < 0 && idx * s.elemSize == off) {
                 if (s.markFree(idx, addr)) {
                     heap.central[s.spanClass].onFree(s);
                 }
@@ -455,6 +471,7 @@ public final class HeapCore {
         long tinyObjects = 0;
         for (MCache c : caches) {
             c.dropTinyBlock(); // so that a block counts as live exactly while a tiny object in it is
+            c.countAllAllocs();
             c.sweepCached();
             for (int sc = 0; sc < n; sc++) {
                 mallocs[sc] += c.allocs[sc];

@@ -57,7 +57,12 @@ final class MCache {
     final int id;
     /** Lease holder only. Current span per span class (plus the tiny class); EMPTY if none. */
     final MSpan[] alloc = new MSpan[SizeClasses.NUM_SPAN_CLASSES + 1];
-    /** Lease holder only. Slots handed out per span class (tiny blocks under the tiny class). */
+    /**
+     * Lease holder only. Slots handed out per span class (tiny blocks under the tiny class), as
+     * of the last {@link #countAllocs}: the fast path counts nothing; a cached span's
+     * {@code allocCount - cachedAllocCount} is added here when the span leaves the cache, before
+     * it is swept in place, and for a snapshot (Go counts at refill the same way).
+     */
     final long[] allocs = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Lease holder only. Tiny objects handed out (counted as malloc and free at once, as Go does). */
     long tinyObjects;
@@ -97,8 +102,23 @@ final class MCache {
         if (p == 0) {
             p = refill(spanClass);
         }
-        allocs[spanClass]++;
         return p;
+    }
+
+    /** Adds what the span cached for {@code spanClass} handed out since the last call to {@link #allocs}. */
+    void countAllocs(int spanClass) {
+        MSpan s = alloc[spanClass];
+        allocs[spanClass] += s.allocCount - s.cachedAllocCount;
+        s.cachedAllocCount = s.allocCount;
+    }
+
+    /** {@link #countAllocs} for every span class (lease held): {@link #allocs} is then exact. */
+    void countAllAllocs() {
+        for (int sc = 0; sc < alloc.length; sc++) {
+            if (alloc[sc] != EMPTY) {
+                countAllocs(sc);
+            }
+        }
     }
 
     private long refill(int spanClass) {
@@ -110,7 +130,9 @@ final class MCache {
         // Exhausted. Frees may have come back to it meanwhile (the common alloc/free pattern):
         // the owner may sweep its own span and go on with it, with no lock at all.
         if (s != EMPTY && s.hasPendingFrees()) {
+            countAllocs(spanClass);
             sweptInPlace[spanClass] += s.sweep();
+            s.cachedAllocCount = s.allocCount;
             p = s.alloc();
             if (p != 0) {
                 return p;
@@ -118,10 +140,12 @@ final class MCache {
         }
         MCentral c = heap.central[spanClass];
         if (s != EMPTY) {
+            countAllocs(spanClass);
             alloc[spanClass] = EMPTY; // if cacheSpan throws, we must not keep a span we gave back
             c.uncacheSpan(s);
         }
         s = c.cacheSpan();
+        s.cachedAllocCount = s.allocCount;
         alloc[spanClass] = s;
         refills++;
         HeapEvents.SpanRefill e = new HeapEvents.SpanRefill();
@@ -224,7 +248,9 @@ final class MCache {
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY && s.hasPendingFrees()) {
+                countAllocs(sc);
                 sweptInPlace[sc] += s.sweep();
+                s.cachedAllocCount = s.allocCount;
             }
         }
     }
@@ -235,6 +261,7 @@ final class MCache {
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY) {
+                countAllocs(sc);
                 alloc[sc] = EMPTY;
                 heap.central[sc].uncacheSpan(s);
             }

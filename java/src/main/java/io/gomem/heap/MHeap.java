@@ -26,8 +26,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *       made Ready ({@code sysUsedWherePrepared}) before a span may use them, so only Ready
  *       memory ever leaves the heap.</li>
  *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
- *       found in O(1): the arena of the previous lookup ({@link #hotArena}), else the two-level
- *       arena index ({@link #arenaL1}).</li>
+ *       found in O(1): in the flat table ({@link #flat}) that covers the arenas reserved above
+ *       the heap's first one (the usual case: hints make them contiguous), else through the
+ *       arena of the previous lookup ({@link #hotArena}) or the two-level arena index
+ *       ({@link #arenaL1}).</li>
  *   <li>Counters of what lies where (large objects, spans, OS pages released inside in-use spans),
  *       read together by {@link #counters()}; the {@link Scavenger} that enforces the limits.</li>
  *   <li>The {@link MCentral} of every span class, and a pool of recycled {@link MSpan} objects.</li>
@@ -93,6 +95,20 @@ public final class MHeap implements SpanSource {
      */
     private HeapArena hotArena;
 
+    /**
+     * The flat spans table: entry i is the span of page {@code flatBase + i * PAGE_SIZE}, a copy of
+     * the arenas' own tables for every page from the first arena up to the newest one within
+     * {@link #FLAT_MAX_PAGES} (pages of other heaps in between map to null). Written under the
+     * lock with release stores (together with the arena's table); grown by copying under the lock
+     * and republished (volatile), so a reader that got an address from an allocation sees its span
+     * in whichever table it reads. {@link #flatBase} is written once, before the first nonempty
+     * table is published.
+     */
+    private volatile MSpan[] flat = new MSpan[0];
+    private long flatBase;
+    /** The flat table covers at most 64 GiB above the first arena (32 MiB of references). */
+    static final long FLAT_MAX_PAGES = 1L << 23;
+
     /** Arena index L1 → L2 arrays; written under lock (release), read lock-free (acquire). */
     private final HeapArena[][] arenaL1 = new HeapArena[1 << ARENA_L1_BITS][];
     private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(HeapArena[][].class);
@@ -136,6 +152,16 @@ public final class MHeap implements SpanSource {
 
     /** The span holding {@code addr}, or null if no live span of this heap holds it. */
     MSpan spanOf(long addr) {
+        MSpan[] t = flat;
+        long page = (addr - flatBase) >>> PAGE_SHIFT;
+        if (page < t.length) {
+            return (MSpan) SPANS.getAcquire(t, (int) page);
+        }
+        return spanOfArena(addr);
+    }
+
+    /** {@link #spanOf} outside the flat table. */
+    private MSpan spanOfArena(long addr) {
         HeapArena a = hotArena;
         if (a == null || (addr - a.base) >>> ARENA_SHIFT != 0) {
             a = arenaFor(addr);
@@ -177,6 +203,32 @@ public final class MHeap implements SpanSource {
             }
             p = a.base + ((long) to << PAGE_SHIFT);
         }
+        MSpan[] t = flat;
+        long first = (base - flatBase) >>> PAGE_SHIFT;
+        if (first < t.length) {
+            for (int i = (int) first, end = (int) Math.min(t.length, first + npages); i < end; i++) {
+                SPANS.setRelease(t, i, s);
+            }
+        }
+    }
+
+    /** Extends the flat spans table over a new reservation when it lies close above the first; lock held. */
+    private void coverFlat(long base, long len) {
+        MSpan[] t = flat;
+        if (t.length == 0 && flatBase == 0) {
+            flatBase = base;
+        }
+        if (base < flatBase) {
+            return;
+        }
+        long need = (base + len - flatBase) >>> PAGE_SHIFT;
+        if (need <= t.length || need > FLAT_MAX_PAGES) {
+            return;
+        }
+        // Grow geometrically so that a heap growing arena by arena copies O(total) references.
+        int n = (int) Math.min(FLAT_MAX_PAGES, Math.max(need, 2L * t.length));
+        MSpan[] g = java.util.Arrays.copyOf(t, n); // the new pages have no spans yet
+        flat = g;
     }
 
     // ───────────────────────────── spans ─────────────────────────────
@@ -253,6 +305,7 @@ public final class MHeap implements SpanSource {
             }
             setSpans(s.base, s.npages, null);
             pageAlloc.free(s.base, s.npages);
+            s.smallSlots = 0;
             s.state = MSpan.STATE_FREE;
             spansInUse--;
             if (spanPool.size() < 4096) {
@@ -411,6 +464,7 @@ public final class MHeap implements SpanSource {
             }
             L2.setRelease(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)), new HeapArena(a));
         }
+        coverFlat(base, len);
         return base;
     }
 
@@ -456,6 +510,7 @@ public final class MHeap implements SpanSource {
                 L1.setRelease(arenaL1, i, null);
             }
             hotArena = null;
+            flat = new MSpan[0];
         } finally {
             lock.unlock();
         }
@@ -525,6 +580,11 @@ public final class MHeap implements SpanSource {
                     for (int i = 0; i < PAGES_PER_ARENA; i++) {
                         MSpan s = ar.spans[i];
                         long addr = a + ((long) i << PAGE_SHIFT);
+                        long fp = (addr - flatBase) >>> PAGE_SHIFT;
+                        if (fp < flat.length && flat[(int) fp] != s) {
+                            throw new IllegalStateException("flat spans table: page 0x" + Long.toHexString(addr) + " maps to "
+                                    + flat[(int) fp] + ", the arena's table to " + s);
+                        }
                         if (s != null) {
                             if (s.state == MSpan.STATE_FREE || addr < s.base || addr >= s.limit()) {
                                 throw new IllegalStateException("spans table: page 0x" + Long.toHexString(addr) + " maps to " + s);

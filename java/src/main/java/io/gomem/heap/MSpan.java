@@ -88,11 +88,21 @@ final class MSpan {
      */
     int state;
 
+    /**
+     * Set with the layout: the slot count if frees of this span take the small-object fast path
+     * (a small span of a class other than tiny), else 0; and Go's divMagic for the class, so that
+     * a free finds the slot index with one multiply and no table.
+     */
+    int smallSlots;
+    long divMagic;
+
     // Slot state: owner only.
     int freeIndex;
     long allocCache;
     final long[] allocBits = new long[SizeClasses.MAX_OBJECTS_PER_SPAN / 64];
     int allocCount;
+    /** The owning MCache's lease holder only: allocCount when last counted into MCache.allocs. */
+    int cachedAllocCount;
     /** True if the span's memory may hold old data, so zeroed allocations must clear it. */
     boolean needZero;
 
@@ -127,6 +137,8 @@ final class MSpan {
         this.sizeClass = sizeClass;
         this.elemSize = SizeClasses.classSize(sizeClass);
         this.nelems = SizeClasses.classObjects(sizeClass);
+        this.smallSlots = spanClass == MHeap.TINY_SPAN_CLASS ? 0 : nelems;
+        this.divMagic = SizeClasses.divMagic(sizeClass) & 0xFFFF_FFFFL;
         this.largeOffset = 0;
         this.needZero = needZero;
         java.util.Arrays.fill(allocBits, 0L);
@@ -149,6 +161,8 @@ final class MSpan {
         this.sizeClass = 0;
         this.elemSize = size;
         this.nelems = 1;
+        this.smallSlots = 0;
+        this.divMagic = 0;
         this.largeOffset = largeOffset;
         this.needZero = needZero;
         this.allocCount = 1;

@@ -207,6 +207,23 @@ public final class SizeClasses {
         return SIZE_TO_CLASS_128[(int) (size - SMALL_SIZE_MAX + (LARGE_SIZE_DIV - 1)) >>> 7];
     }
 
+    /** {@link #SIZE_TO_CLASS_8} as noscan span classes, for the raw allocation fast path. */
+    private static final byte[] NOSCAN_SPAN_CLASS_8 = new byte[SIZE_TO_CLASS_8.length];
+
+    static {
+        for (int i = 0; i < NOSCAN_SPAN_CLASS_8.length; i++) {
+            NOSCAN_SPAN_CLASS_8[i] = (byte) spanClass(SIZE_TO_CLASS_8[i], true);
+        }
+    }
+
+    /**
+     * The noscan span class for {@code 0 <= size <= SMALL_SIZE_MAX}: one table load, no checks
+     * (the caller has done them).
+     */
+    static int noscanSpanClass8(long size) {
+        return NOSCAN_SPAN_CLASS_8[(int) (size + (SMALL_SIZE_DIV - 1)) >>> 3];
+    }
+
     /** Bytes per object in {@code sizeClass} (0 for the placeholder class 0). */
     public static int classSize(int sizeClass) {
         return CLASS_SIZE[sizeClass];
