@@ -176,7 +176,7 @@ public final class GoHeap implements AutoCloseable {
 
     /** Allocates {@code size} zeroed bytes. */
     public long allocateZeroed(long size) {
-        return core.allocate(size, 1, true);
+        return core.allocateZeroed(size, 1);
     }
 
     /** Frees what an allocate method returned. Any thread. */
@@ -194,6 +194,8 @@ public final class GoHeap implements AutoCloseable {
      * free it with {@link #free(MemorySegment)}. Thread-safe, like the heap.
      */
     public static final class Segments implements SegmentAllocator {
+        /** All of the address space, global scope: segments are slices of it. */
+        private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
         private final GoHeap heap;
 
         private Segments(GoHeap heap) {
@@ -206,8 +208,8 @@ public final class GoHeap implements AutoCloseable {
          */
         @Override
         public MemorySegment allocate(long byteSize, long byteAlignment) {
-            long p = heap.core.allocate(byteSize, byteAlignment, true);
-            return MemorySegment.ofAddress(p).reinterpret(byteSize);
+            long p = heap.core.allocateZeroed(byteSize, byteAlignment);
+            return ALL_MEMORY.asSlice(p, byteSize); // one segment object, no caller-sensitive reinterpret
         }
 
         /** Frees a segment this heap allocated (by its address). */

@@ -212,6 +212,33 @@ public final class HeapCore {
     }
 
     /**
+     * The zeroed path's fast case (the MemorySegment API's), kept small like {@link #allocateRaw}:
+     * 16 B to 1 KiB, alignment 1, 2, 4 or 8; the slot is cleared only if its span may hold old
+     * data. Everything else goes to {@link #allocate}.
+     */
+    public long allocateZeroed(long size, long align) {
+        if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
+                && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
+            int sc = SizeClasses.noscanSpanClass8(size) - 1; // the zeroing class of the same size
+            MCache c = lease();
+            long p;
+            long dirty;
+            try {
+                p = c.allocSmall(sc);
+                MSpan s = c.alloc[sc]; // the span p came from
+                dirty = s.needZero ? s.elemSize : 0;
+            } finally {
+                c.release();
+            }
+            if (dirty != 0) {
+                clear(p, dirty);
+            }
+            return p;
+        }
+        return allocate(size, align, true);
+    }
+
+    /**
      * {@code size} bytes (0 ≤ size ≤ {@link #MAX_ALLOC}) aligned to {@code align} (a power of two),
      * zeroed if {@code zero}; returns the address.
      */
@@ -274,15 +301,9 @@ public final class HeapCore {
     /** All of memory, for zeroing small objects without creating a segment per call. */
     private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
-    /** Zeroes [p, p + n): word stores for small objects (no allocation), a bulk fill otherwise. */
+    /** Zeroes [p, p + n) with the JDK's bulk fill of a slice of {@link #ALL} (no caller-sensitive call). */
     static void clear(long p, long n) {
-        if (n <= 256 && (n & 7) == 0 && (p & 7) == 0) {
-            for (long off = 0; off < n; off += 8) {
-                ALL.set(java.lang.foreign.ValueLayout.JAVA_LONG, p + off, 0L);
-            }
-        } else {
-            MemorySegment.ofAddress(p).reinterpret(n).fill((byte) 0);
-        }
+        ALL.asSlice(p, n).fill((byte) 0);
     }
 
     static void checkSize(long size, long align) {
