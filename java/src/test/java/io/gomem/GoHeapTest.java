@@ -348,4 +348,61 @@ class GoHeapTest {
         assertEquals(0, heap.core().liveObjectsSlow()[0]);
         assertEquals(2, heap.procs());
     }
+
+    /**
+     * A large object of up to 16 pages freed by a thread that owns a cache keeps its span there;
+     * the next large allocation of the same page count on that thread gets it back without the
+     * heap, and every count stays exact meanwhile.
+     */
+    @Test
+    void aFreedLargeObjectsSpanServesTheNextAllocationOfItsPageCount() {
+        long p = heap.allocate(40_000); // 5 pages
+        at(p, 40_000).fill((byte) 7);
+        heap.free(p);
+        IllegalStateException twice = assertThrows(IllegalStateException.class, () -> heap.free(p));
+        assertTrue(twice.getMessage().contains("double free"), twice.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> heap.usableSize(p));
+        io.gomem.stats.MemStats m = heap.memStats().checkInvariants();
+        assertEquals(0, m.heapObjects());
+        assertEquals(0, m.heapAlloc());
+        assertEquals(1, m.mallocs());
+        assertEquals(1, m.frees());
+        assertEquals(5 * 8192, m.heapInuse(), "the kept span is in use for the page heap");
+        heap.statsDump().checkTotals();
+
+        long q = heap.allocateZeroed(40_500); // 5 pages again: the kept span, zeroed
+        assertEquals(p, q);
+        assertEquals(40_500, heap.usableSize(q));
+        for (long off = 0; off < 40_500; off += 8) {
+            assertEquals(0L, at(q, 40_504).get(ValueLayout.JAVA_LONG_UNALIGNED, off), "zeroed at " + off);
+        }
+        m = heap.memStats().checkInvariants();
+        assertEquals(1, m.heapObjects());
+        assertEquals(40_500, m.heapAlloc());
+        assertEquals(2, m.mallocs());
+        assertEquals(80_500, m.totalAlloc());
+        heap.statsDump().checkTotals();
+        heap.checkInvariants();
+
+        long r = heap.allocate(50_000); // 7 pages: nothing kept of that size, from the heap
+        assertTrue(r != q);
+        heap.free(q);
+        heap.free(r);
+        heap.checkInvariants();
+        heap.releaseMemory(); // gives kept spans back: no page in use afterwards
+        assertEquals(0, heap.core().counters().pagesInUse());
+        assertEquals(0, heap.memStats().checkInvariants().heapInuse());
+        heap.checkInvariants();
+    }
+
+    /** Spans over 16 pages, and over-aligned large objects' spans, go back to the heap at once. */
+    @Test
+    void bigLargeObjectsGoBackToTheHeapAtOnce() {
+        long p = heap.allocate(200_000); // 25 pages
+        heap.free(p);
+        assertEquals(0, heap.core().counters().pagesInUse(), "the 25-page span is back in the page heap");
+        assertEquals(0, heap.core().cachedSpans());
+        assertEquals(0, heap.memStats().heapInuse());
+        heap.checkInvariants();
+    }
 }

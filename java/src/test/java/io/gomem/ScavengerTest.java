@@ -154,6 +154,42 @@ class ScavengerTest {
         }
     }
 
+    /**
+     * Large spans kept by the P caches count against the hard limit; when the heap needs their
+     * pages to stay under it, the caches give them back first.
+     */
+    @Test
+    void keptLargeSpansGoBackWhenTheHardLimitNeedsTheirPages() {
+        long hard = 24 * MIB;
+        try (GoHeap h = GoHeap.builder().procs(1).hardMemoryLimit(hard).build()) {
+            List<long[]> big = new ArrayList<>();
+            assertThrows(MemoryLimitExceededException.class, () -> {
+                for (int i = 0; i < 1000; i++) {
+                    big.add(alloc(h, 15 * 8192)); // 15 pages: kept when freed
+                }
+            });
+            List<long[]> filler = new ArrayList<>();
+            assertThrows(MemoryLimitExceededException.class, () -> {
+                for (int i = 0; i < 1000; i++) {
+                    filler.add(alloc(h, 13 * 8192)); // fill what is left: under 13 free pages remain
+                }
+            });
+            for (int i = 0; i < 4; i++) {
+                h.free(big.remove(big.size() - 1)[0]); // 60 pages, kept by the cache
+            }
+            assertEquals(4, h.core().cachedSpans(), "the four spans are kept (no small span is in use)");
+            for (int i = 0; i < 4; i++) {
+                filler.add(alloc(h, 13 * 8192)); // needs the kept pages: fits only if they go back
+            }
+            MemStats m = h.memStats().checkInvariants();
+            assertTrue(m.osReady() <= hard, "Ready " + m.osReady());
+            h.checkInvariants();
+            big.forEach(b -> h.free(b[0]));
+            filler.forEach(b -> h.free(b[0]));
+            h.checkInvariants();
+        }
+    }
+
     @Test
     void scavtracePrintsOneLinePerScavengerCycle() throws Exception {
         java.nio.file.Path err = java.nio.file.Files.createTempFile("gomem-scavtrace", ".err");

@@ -38,7 +38,7 @@ public final class HeapCore {
      * of a division (consecutive thread ids land on different caches; the oversize keeps the
      * shares within 25% of even). Immutable.
      */
-    private final MCache[] slots;
+    final MCache[] slots;
     private volatile boolean closed;
 
     /**
@@ -101,6 +101,7 @@ public final class HeapCore {
                     }
                     if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
                         c.releaseAll();
+                        c.owner = 0; // idle: its thread may be gone; anyone may claim it now
                         flushed++;
                     }
                     c.refillsAtLastCheck = c.refills;
@@ -144,35 +145,49 @@ public final class HeapCore {
         return caches.length;
     }
 
-    /** Leases a P: first the one this thread's id picks (one CAS), else {@link #leaseSlow}. */
+    /**
+     * Leases a P: the cache this thread's id picks if this thread owns it (one CAS), else
+     * {@link #leaseSlow}.
+     */
     private MCache lease() {
+        long tid = Thread.currentThread().threadId();
         MCache[] t = slots;
-        MCache c = t[(int) Thread.currentThread().threadId() & (t.length - 1)];
-        if (c.tryLease()) {
+        MCache c = t[(int) tid & (t.length - 1)];
+        if (c.owner == tid && c.tryLease()) {
             if (!closed) {
                 return c;
             }
             c.release();
             throw closedException();
         }
-        return leaseSlow(c.id);
+        return leaseSlow(c.id, tid);
     }
 
-    private MCache leaseSlow(int i) {
+    /**
+     * Finds a P for thread {@code tid}, trying caches in order from {@code i}: first one this
+     * thread owns (it used it last), then one nobody owns, then any free one (taken over). A thread
+     * that claims a cache becomes its owner, so threads whose ids pick the same cache settle on
+     * different ones instead of taking turns on one and sharing its spans (Go binds an M to a P
+     * the same way for as long as it runs). With more threads than caches, takeovers are
+     * inevitable; every cache still serves anyone.
+     */
+    private MCache leaseSlow(int i, long tid) {
         MCache[] cs = caches;
         int n = cs.length;
         for (int round = 0; ; round++) {
-            for (int k = 0; k < n; k++) {
-                if (++i == n) {
-                    i = 0;
-                }
-                MCache c = cs[i];
-                if (c.tryLease()) {
-                    if (closed) {
-                        c.release();
-                        throw closedException();
+            for (int pass = 0; pass < 3; pass++) {
+                for (int k = 0, j = i; k < n; k++, j = j + 1 == n ? 0 : j + 1) {
+                    MCache c = cs[j];
+                    long owner = c.owner;
+                    boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : owner != tid;
+                    if (wanted && c.tryLease()) {
+                        if (closed) {
+                            c.release();
+                            throw closedException();
+                        }
+                        c.owner = tid;
+                        return c;
                     }
-                    return c;
                 }
             }
             if (closed) {
@@ -274,7 +289,27 @@ public final class HeapCore {
         if (closed) {
             throw closedException();
         }
-        MSpan s = heap.allocLarge(size, Math.max(align, 1));
+        MSpan s = null;
+        long npages = (size + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
+        if (npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE) {
+            MCache c = lease();
+            try {
+                s = c.reuseLarge((int) npages, size);
+            } finally {
+                c.release();
+            }
+        }
+        if (s == null) {
+            try {
+                s = heap.allocLarge(size, Math.max(align, 1));
+            } catch (io.gomem.os.MemoryLimitExceededException e) {
+                // Spans the P caches keep count against the limit: give them back and try once more.
+                if (releaseKeptLarge() == 0) {
+                    throw e;
+                }
+                s = heap.allocLarge(size, Math.max(align, 1));
+            }
+        }
         long p = s.base + s.largeOffset;
         if (zero && s.needZero) {
             clear(p, size);
@@ -357,7 +392,9 @@ public final class HeapCore {
                             + "; free takes the address allocate returned");
                 }
                 s.markLargeFree(addr);
-                heap.freeSpan(s);
+                if (s.npages > MCache.LARGE_MAX_PAGES || !keepLarge(s)) {
+                    heap.freeSpan(s);
+                }
             }
             case MSpan.STATE_SMALL -> {
                 if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
@@ -375,10 +412,58 @@ public final class HeapCore {
         }
     }
 
+    /**
+     * Offers a freed large span to this thread's P cache, if its lease is free right now (a free
+     * never waits for a lease). True if the cache kept it.
+     */
+    private boolean keepLarge(MSpan s) {
+        long tid = Thread.currentThread().threadId();
+        MCache[] t = slots;
+        MCache c = t[(int) tid & (t.length - 1)];
+        if (c.owner != tid) {
+            c = null;
+            for (MCache o : caches) {
+                if (o.owner == tid) {
+                    c = o;
+                    break;
+                }
+            }
+            if (c == null) {
+                return false; // this thread owns no cache: the heap takes the span
+            }
+        }
+        if (c.tryLease()) {
+            try {
+                return !closed && c.keepLarge(s);
+            } finally {
+                c.release();
+            }
+        }
+        return false;
+    }
+
+    /** Gives the large spans every P cache keeps back to the heap; returns the pages. Holds no lease. */
+    private long releaseKeptLarge() {
+        long pages = 0;
+        for (MCache c : caches) {
+            while (!c.tryLease()) {
+                Thread.onSpinWait();
+            }
+            try {
+                if (!closed) {
+                    pages += c.releaseLarge();
+                }
+            } finally {
+                c.release();
+            }
+        }
+        return pages;
+    }
+
     /** The usable size of the object at {@code addr}: its slot size, or the large object's size. */
     public long usableSize(long addr) {
         MSpan s = heap.spanOf(addr);
-        if (s == null || s.state == MSpan.STATE_FREE) {
+        if (s == null || s.state == MSpan.STATE_FREE || (s.state == MSpan.STATE_LARGE && s.largeState == 0)) {
             throw new IllegalArgumentException("0x" + Long.toHexString(addr) + " is not an object of this heap");
         }
         return s.spanClass == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE - ((addr - s.base) & 15) : s.elemSize;
@@ -476,7 +561,8 @@ public final class HeapCore {
     static final long CHUNK_META_BYTES = 2 * 8 * 8 + 16;
 
     /** Per-span-class counts gathered with the world stopped and every span swept. */
-    private record Tally(long[] mallocs, long[] frees, long[] spans, long tinyObjects, MHeap.Counters counters) {
+    private record Tally(long[] mallocs, long[] frees, long[] spans, long tinyObjects, long keptLargeSpans,
+                         MHeap.Counters counters) {
         int sizeClassOf(int sc) {
             return sc == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE_CLASS : SizeClasses.sizeClassOf(sc);
         }
@@ -490,7 +576,13 @@ public final class HeapCore {
         long[] frees = new long[n];
         long[] spans = new long[n];
         long tinyObjects = 0;
+        long[] kept = new long[5];
         for (MCache c : caches) {
+            kept[0] += c.largeAllocs;
+            kept[1] += c.largeAllocBytes;
+            kept[2] += c.largeFrees;
+            kept[3] += c.largeFreeBytes;
+            kept[4] += c.largeKeptSpans;
             c.dropTinyBlock(); // so that a block counts as live exactly while a tiny object in it is
             c.countAllAllocs();
             c.sweepCached();
@@ -508,7 +600,8 @@ public final class HeapCore {
                 spans[sc] = c.spanCount();
             }
         }
-        return new Tally(mallocs, frees, spans, tinyObjects, heap.counters());
+        return new Tally(mallocs, frees, spans, tinyObjects, kept[4],
+                heap.counters().withKeptLarge(kept[0], kept[1], kept[2], kept[3]));
     }
 
     /**
@@ -594,9 +687,10 @@ public final class HeapCore {
             }
             long largeObjects = k.largeAllocs() - k.largeFrees();
             long largeSpanBytes = k.largePagesInUse() << MHeap.PAGE_SHIFT;
-            io.gomem.stats.StatsDump.Row large = new io.gomem.stats.StatsDump.Row("large", 0, largeObjects, largeSpanBytes,
+            long largeSpans = largeObjects + t.keptLargeSpans(); // spans P caches keep for reuse hold no object
+            io.gomem.stats.StatsDump.Row large = new io.gomem.stats.StatsDump.Row("large", 0, largeSpans, largeSpanBytes,
                     largeObjects, k.largeBytesLive());
-            io.gomem.stats.StatsDump.Row total = new io.gomem.stats.StatsDump.Row("total", 0, tSpans + largeObjects,
+            io.gomem.stats.StatsDump.Row total = new io.gomem.stats.StatsDump.Row("total", 0, tSpans + largeSpans,
                     tSpanBytes + largeSpanBytes, tObjects + largeObjects, tBytes + k.largeBytesLive());
             out[0] = new io.gomem.stats.StatsDump(rows, large, total, k.pagesInUse() << MHeap.PAGE_SHIFT);
         });
@@ -614,6 +708,7 @@ public final class HeapCore {
             checkOpen();
             SizeClasses.checkInvariants();
             for (MCache c : caches) {
+                c.checkLargeKept();
                 for (MSpan s : c.alloc) {
                     if (s != MCache.EMPTY) {
                         if (s.where != MSpan.IN_CACHE || s.state != MSpan.STATE_SMALL) {

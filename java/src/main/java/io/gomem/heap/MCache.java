@@ -26,6 +26,17 @@ import java.lang.invoke.VarHandle;
  * bit {@link #TINY_OWNED} while it is this cache's current block. Whoever clears the last bit
  * (a freeing thread, or this cache moving to a new block) frees the block's slot in its span.
  *
+ * <h2>Freed large objects</h2>
+ * A large object of at most {@link #LARGE_MAX_PAGES} pages freed by a thread that gets this
+ * cache's lease without waiting keeps its span here (up to {@link #LARGE_BUDGET_PAGES} pages in
+ * all), and the next large allocation of the same page count reuses it with no heap lock: what
+ * jemalloc's thread cache does for sizes above its small classes. Go frees large spans to the heap
+ * at once, under the heap lock; with explicit frees at allocation rates, two threads doing so
+ * would meet on that lock all the time. A kept span stays in use for the page heap (its pages are
+ * not free there and not scavenged) and is in state large with its object freed, so a second free
+ * of the old address is still refused. The background thread's idle flush, releaseMemory and a
+ * memory limit give kept spans back to the heap.
+ *
  * <h2>Guards</h2>
  * Every field but {@link #lease} belongs to whoever holds the lease: one thread at a time takes
  * it with a CAS ({@link #tryLease}) for the length of one operation and gives it back with a
@@ -78,6 +89,32 @@ final class MCache {
     /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
+
+    /** Kept large spans: page counts up to this (objects up to 128 KiB), ... */
+    static final int LARGE_MAX_PAGES = 16;
+    /** ... and at most this many pages in all (512 KiB per P). */
+    static final int LARGE_BUDGET_PAGES = 64;
+    /** Lease holder only. Kept large spans by page count, linked through {@link MSpan#next}. */
+    private final MSpan[] largeKept = new MSpan[LARGE_MAX_PAGES + 1];
+    /** Lease holder only. Pages in {@link #largeKept}, and spans. */
+    int largeKeptPages;
+    int largeKeptSpans;
+    /**
+     * Lease holder only. Large objects allocated from kept spans and their bytes, and large
+     * objects whose spans were kept at free and their bytes: the heap's large-object counters
+     * do not see these, so MemStats adds them.
+     */
+    long largeAllocs;
+    long largeAllocBytes;
+    long largeFrees;
+    long largeFreeBytes;
+
+    /**
+     * The id of the thread that claimed this cache last (0: nobody): the thread tries it first,
+     * others try it last. Written by the lease holder; read by anyone without a lease, where a
+     * stale value only changes which cache is tried first.
+     */
+    long owner;
 
     /** 0 free, 1 leased. CAS to take, release store to give back. */
     private volatile int lease;
@@ -255,8 +292,85 @@ final class MCache {
         }
     }
 
-    /** Gives every cached span back to its central (lease held): the cache holds nothing after. */
+    /**
+     * A kept large span of exactly {@code npages}, made over into a new large object of
+     * {@code size} bytes at its base (its memory not zeroed: {@code needZero} is set); null if none
+     * is kept. Lease held.
+     */
+    MSpan reuseLarge(int npages, long size) {
+        MSpan s = largeKept[npages];
+        if (s == null) {
+            return null;
+        }
+        largeKept[npages] = s.next;
+        s.next = null;
+        largeKeptPages -= npages;
+        largeKeptSpans--;
+        s.initLarge(s.base, s.npages, size, 0, true);
+        largeAllocs++;
+        largeAllocBytes += size;
+        return s;
+    }
+
+    /**
+     * Keeps the span of a large object just freed (its {@code largeState} already 0) if it is small
+     * enough and the budget allows; false if the caller must free it to the heap. Lease held.
+     */
+    boolean keepLarge(MSpan s) {
+        int np = s.npages;
+        if (np > LARGE_MAX_PAGES || largeKeptPages + np > LARGE_BUDGET_PAGES) {
+            return false;
+        }
+        s.next = largeKept[np];
+        largeKept[np] = s;
+        largeKeptPages += np;
+        largeKeptSpans++;
+        largeFrees++;
+        largeFreeBytes += s.elemSize;
+        return true;
+    }
+
+    /** Gives every kept large span back to the heap (lease held); returns the pages given back. */
+    long releaseLarge() {
+        long pages = 0;
+        for (int np = 1; np <= LARGE_MAX_PAGES; np++) {
+            for (MSpan s = largeKept[np]; s != null; ) {
+                MSpan n = s.next;
+                s.next = null;
+                largeKeptPages -= np;
+                largeKeptSpans--;
+                pages += np;
+                heap.freeKeptLargeSpan(s);
+                s = n;
+            }
+            largeKept[np] = null;
+        }
+        return pages;
+    }
+
+    /** Checks the kept large spans (lease held, quiescent). */
+    void checkLargeKept() {
+        int pages = 0;
+        int spans = 0;
+        for (int np = 1; np <= LARGE_MAX_PAGES; np++) {
+            for (MSpan s = largeKept[np]; s != null; s = s.next) {
+                if (s.state != MSpan.STATE_LARGE || s.largeState != 0 || s.npages != np) {
+                    throw new IllegalStateException("cache " + id + " keeps " + s + " in its " + np + "-page list (largeState "
+                            + s.largeState + ")");
+                }
+                pages += np;
+                spans++;
+            }
+        }
+        if (pages != largeKeptPages || spans != largeKeptSpans) {
+            throw new IllegalStateException("cache " + id + " keeps " + spans + " large spans of " + pages + " pages, counted "
+                    + largeKeptSpans + " of " + largeKeptPages);
+        }
+    }
+
+    /** Gives every cached span back to its central, and kept large spans to the heap (lease held): the cache holds nothing after. */
     void releaseAll() {
+        releaseLarge();
         dropTinyBlock();
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
@@ -270,7 +384,7 @@ final class MCache {
 
     /** Spans this cache holds (lease held). */
     int cachedSpans() {
-        int n = 0;
+        int n = largeKeptSpans;
         for (MSpan s : alloc) {
             if (s != EMPTY) {
                 n++;

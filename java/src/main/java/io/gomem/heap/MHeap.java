@@ -292,28 +292,47 @@ public final class MHeap implements SpanSource {
     public void freeSpan(MSpan s) {
         lock.lock();
         try {
-            if (released) {
-                return; // a free that raced with close: the pages are gone already
-            }
-            if (s.releasedMask != 0) {
-                reuseSpanPagesLocked(s);
-            }
-            if (s.state == MSpan.STATE_LARGE) {
-                largeFrees++;
-                largeBytesLive -= s.elemSize;
-                largePagesInUse -= s.npages;
-            }
-            setSpans(s.base, s.npages, null);
-            pageAlloc.free(s.base, s.npages);
-            s.smallSlots = 0;
-            s.state = MSpan.STATE_FREE;
-            spansInUse--;
-            if (spanPool.size() < 4096) {
-                s.next = s.prev = null;
-                spanPool.push(s);
-            }
+            freeSpanLocked(s, true);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * Returns the pages of a large span an {@link MCache} kept after its object was freed: that
+     * free was counted by the cache, so only the pages change hands here.
+     */
+    void freeKeptLargeSpan(MSpan s) {
+        lock.lock();
+        try {
+            freeSpanLocked(s, false);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void freeSpanLocked(MSpan s, boolean countObject) {
+        if (released) {
+            return; // a free that raced with close: the pages are gone already
+        }
+        if (s.releasedMask != 0) {
+            reuseSpanPagesLocked(s);
+        }
+        if (s.state == MSpan.STATE_LARGE) {
+            if (countObject) {
+                largeFrees++;
+                largeBytesLive -= s.elemSize;
+            }
+            largePagesInUse -= s.npages;
+        }
+        setSpans(s.base, s.npages, null);
+        pageAlloc.free(s.base, s.npages);
+        s.smallSlots = 0;
+        s.state = MSpan.STATE_FREE;
+        spansInUse--;
+        if (spanPool.size() < 4096) {
+            s.next = s.prev = null;
+            spanPool.push(s);
         }
     }
 
@@ -546,6 +565,17 @@ public final class MHeap implements SpanSource {
                     long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long largeBytesTotal,
                     long reservedBytes, long arenas, long spanPool, long osReserved, long osPrepared, long osReady,
                     long spanReleasedBytes, long largePagesInUse) {
+
+        /**
+         * These counters with what the P caches did to large objects without the heap: objects
+         * allocated from kept spans and freed into them, with their bytes. (largePagesInUse counts
+         * the pages of every large span, kept ones included.)
+         */
+        Counters withKeptLarge(long allocs, long allocBytes, long frees, long freeBytes) {
+            return new Counters(mappedBytes, pagesInUse, freePages, scavengedPages, spansInUse, largeAllocs + allocs,
+                    largeFrees + frees, largeBytesLive + allocBytes - freeBytes, largeBytesTotal + allocBytes, reservedBytes,
+                    arenas, spanPool, osReserved, osPrepared, osReady, spanReleasedBytes, largePagesInUse);
+        }
     }
 
     Counters counters() {
