@@ -14,8 +14,8 @@ import java.lang.invoke.VarHandle;
  *          └─ refill(spanClass)                   ← span exhausted (or cache word crossing)
  *               ├─ span.alloc()                   ← next word of the alloc bits
  *               ├─ span.sweep()                   ← frees came back: reuse the span in place
- *               ├─ central.uncacheSpan(old)       ← MCentral lock
- *               └─ central.cacheSpan()            ← MCentral lock; may call MHeap (heap lock)
+ *               └─ central.exchangeSpan(old)      ← MCentral lock, once: files the old span,
+ *                                                   hands out a partial one, else MHeap (heap lock)
  *   allocTiny(size)                               ← bump inside the current 16 B block
  *     └─ allocSmall(TINY_SPAN_CLASS)              ← a new block
  * </pre>
@@ -176,12 +176,13 @@ final class MCache {
             }
         }
         MCentral c = heap.central[spanClass];
+        MSpan old = null;
         if (s != EMPTY) {
             countAllocs(spanClass);
-            alloc[spanClass] = EMPTY; // if cacheSpan throws, we must not keep a span we gave back
-            c.uncacheSpan(s);
+            alloc[spanClass] = EMPTY; // if the exchange throws, we must not keep a span we gave back
+            old = s;
         }
-        s = c.cacheSpan();
+        s = c.exchangeSpan(old);
         s.cachedAllocCount = s.allocCount;
         alloc[spanClass] = s;
         refills++;

@@ -12,7 +12,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Two sets: {@link #partial}, spans that may have free slots (some not yet swept), and the full
  * set ({@link #fullHead}, an intrusive list), spans with no free slot when they were last swept.
  * A span moves full → partial on the first free that reaches it after it became full (the freer
- * is told by {@link MSpan#markFree}); a span with no live object goes back to the
+ * is told by {@link MSpan#markFree} and pushes it on {@link #notified}, a lock-free stack that
+ * the next operation under the lock drains, so a free never waits for the lock); a span with no live object goes back to the
  * {@link SpanSource} (the {@link MHeap}) at the next {@link #sweepAll}, so that its pages can serve
  * any class.
  *
@@ -23,7 +24,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * the spans of this class in all three places.
  *
  * <h2>Guards</h2>
- * {@link #lock} guards every field and the {@code where/next/prev} fields of the spans here.
+ * {@link #lock} guards every field but {@link #notified} (CAS only) and the
+ * {@code where/next/prev} fields of the spans here; {@link MSpan#notifiedNext} belongs to whoever
+ * pushed the span until the drain, which holds the lock.
  * Spans are got from and given to the heap after unlocking; releasing a span's free OS pages
  * takes the heap lock inside this one: the lock order is MCentral → heap → OS layer.
  */
@@ -41,6 +44,17 @@ final class MCentral {
     private long spans;
     /** Guarded by lock: objects reclaimed by sweeps here (Go's frees, counted when swept). */
     private long sweptFrees;
+    /** Full spans a free reached, waiting to move to partial: a Treiber stack, CAS only. */
+    private volatile MSpan notified;
+    private static final java.lang.invoke.VarHandle NOTIFIED;
+
+    static {
+        try {
+            NOTIFIED = java.lang.invoke.MethodHandles.lookup().findVarHandle(MCentral.class, "notified", MSpan.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     MCentral(SpanSource heap, int spanClass, int sizeClass) {
         this.heap = heap;
@@ -51,12 +65,28 @@ final class MCentral {
 
     /**
      * A span with at least one free slot, for an MCache to own: a swept partial span, or a new
-     * one from the heap. {@code pages} is the caller's page cache (may be null).
+     * one from the heap.
      */
     MSpan cacheSpan() {
+        return exchangeSpan(null);
+    }
+
+    /**
+     * Takes back the span an MCache held ({@code old}, or null) and hands it one with a free
+     * slot, under one hold of the lock (a refill's two steps). {@code old} is swept and filed as
+     * partial or full; a span with no live object stays in the partial set, ready for the next
+     * refill; {@link #sweepAll} (run by the background thread every second, and by releaseMemory
+     * and MemStats) gives such spans back to the heap. Handing them straight back would make a
+     * cache that empties and refills a span churn through the heap lock and the page allocator.
+     */
+    MSpan exchangeSpan(MSpan old) {
         MSpan got = null;
         lock.lock();
         try {
+            drainNotified();
+            if (old != null) {
+                fileLocked(old);
+            }
             MSpan s;
             while ((s = partial.pollFirst()) != null) {
                 sweptFrees += s.sweep();
@@ -86,39 +116,58 @@ final class MCentral {
         return s;
     }
 
-    /**
-     * Takes back a span an MCache held: sweeps it and files it as partial or full. A span with no
-     * live object stays in the partial set, ready for the next cacheSpan; {@link #sweepAll} (run
-     * by the background thread every second, and by releaseMemory and MemStats) gives such spans
-     * back to the heap. Handing them straight back would make a cache that empties and refills a
-     * span churn through the heap lock and the page allocator.
-     */
+    /** Takes back a span an MCache held (see {@link #exchangeSpan}). */
     void uncacheSpan(MSpan s) {
         lock.lock();
         try {
-            sweptFrees += s.sweep();
-            if (s.allocCount < s.nelems) {
-                s.where = MSpan.IN_PARTIAL;
-                partial.addFirst(s); // the most recently used span is handed out first
-            } else {
-                addFull(s);
-            }
+            drainNotified();
+            fileLocked(s);
         } finally {
             lock.unlock();
         }
     }
 
-    /** A free reached a span in the full set: move it to partial. Any thread. */
+    private void fileLocked(MSpan s) {
+        sweptFrees += s.sweep();
+        if (s.allocCount < s.nelems) {
+            s.where = MSpan.IN_PARTIAL;
+            partial.addFirst(s); // the most recently used span is handed out first
+        } else {
+            addFull(s);
+        }
+    }
+
+    /**
+     * A free reached a span in the full set (the freer won {@link MSpan#markFree}'s notify, so
+     * this happens once per stay in the full set): queue it to move to partial. Any thread, no lock.
+     */
     void onFree(MSpan s) {
-        lock.lock();
-        try {
-            if (s.where == MSpan.IN_FULL) {
-                removeFull(s);
-                s.where = MSpan.IN_PARTIAL;
-                partial.addLast(s);
+        MSpan h;
+        do {
+            h = notified;
+            s.notifiedNext = h;
+        } while (!NOTIFIED.compareAndSet(this, h, s));
+    }
+
+    /** Moves every queued span from the full set to partial; lock held. */
+    private void drainNotified() {
+        MSpan top = notified == null ? null : (MSpan) NOTIFIED.getAndSet(this, null);
+        MSpan h = null;
+        while (top != null) { // reverse: spans move in the order their frees came
+            MSpan n = top.notifiedNext;
+            top.notifiedNext = h;
+            h = top;
+            top = n;
+        }
+        while (h != null) {
+            MSpan n = h.notifiedNext;
+            h.notifiedNext = null;
+            if (h.where == MSpan.IN_FULL) {
+                removeFull(h);
+                h.where = MSpan.IN_PARTIAL;
+                partial.addLast(h);
             }
-        } finally {
-            lock.unlock();
+            h = n;
         }
     }
 
@@ -127,6 +176,7 @@ final class MCentral {
         List<MSpan> empty = new ArrayList<>();
         lock.lock();
         try {
+            drainNotified();
             int n = partial.size();
             for (int i = 0; i < n; i++) {
                 MSpan s = partial.pollFirst();
@@ -158,6 +208,7 @@ final class MCentral {
         long bytes = 0;
         lock.lock();
         try {
+            drainNotified();
             for (MSpan s : partial) {
                 bytes += releaseFreeOsPages(s, osPageSize);
             }
@@ -232,6 +283,7 @@ final class MCentral {
         lock.lock();
         try {
             long n = 0;
+            drainNotified();
             for (MSpan s : partial) {
                 n += s.allocCount - s.pendingFrees();
             }
@@ -248,6 +300,7 @@ final class MCentral {
     void checkInvariants() {
         lock.lock();
         try {
+            drainNotified();
             for (MSpan s : partial) {
                 check(s.where == MSpan.IN_PARTIAL && s.spanClass == spanClass, s, "in partial");
                 s.checkInvariants();

@@ -124,6 +124,9 @@ final class MSpan {
      */
     long releasedMask;
 
+    /** The link of {@link MCentral}'s notified stack: the pusher's until the drain (lock held). */
+    MSpan notifiedNext;
+
     // MCentral lock.
     int where;
     MSpan next;

@@ -93,8 +93,9 @@ class MCentralTest {
         central.uncacheSpan(other);
 
         freeSlot(central, s, 5);
-        assertEquals(MSpan.IN_PARTIAL, s.where, "the first free moved it to partial");
+        assertEquals(MSpan.IN_FULL, s.where, "the first free queues it (no lock) ...");
         central.checkInvariants();
+        assertEquals(MSpan.IN_PARTIAL, s.where, "... and the next operation under the lock moves it to partial");
         MSpan again = central.cacheSpan();
         assertSame(s, again);
         assertEquals(s.base + 5 * s.elemSize, again.alloc(), "swept: the freed slot is reused");
