@@ -35,7 +35,7 @@ final class MCentral {
     final int sizeClass;
     final int npages;
     private final SpanSource heap;
-    private final ReentrantLock lock = new ReentrantLock();
+    private final ReentrantLock lock = new SpinLock();
     /** Guarded by lock. */
     private final ArrayDeque<MSpan> partial = new ArrayDeque<>();
     /** Guarded by lock. */

@@ -77,7 +77,7 @@ public final class MHeap implements SpanSource {
     }
 
     final OsMemory os;
-    final ReentrantLock lock = new ReentrantLock();
+    final ReentrantLock lock = new SpinLock();
     final PageAlloc pageAlloc = new PageAlloc(lock);
     /**
      * The span class of tiny blocks: 16-byte slots shared by several tiny objects, kept apart
