@@ -12,11 +12,13 @@ import java.lang.foreign.MemorySegment;
  *
  * <h2>P slots</h2>
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
- * An operation leases one ({@link #lease}): it starts at the cache its thread id picks in
- * {@link #slots} and takes the first free one with a CAS; leases last one operation, so a thread that dies or idles
- * holds nothing, and any number of threads, virtual or not, share {@code procs} caches. The
- * background thread ({@link Background}) flushes caches that took no span for a period, so spans
- * do not sit in caches nobody uses.
+ * An operation leases one ({@link #lease}) with a CAS: the cache its thread id picks in
+ * {@link #slots} if the thread owns it, else ({@link #leaseSlow}) one it owns, one nobody owns
+ * (which it then owns), or any free one. Ownership is only a preference that keeps a thread on
+ * one cache (and its spans) as Go keeps an M on a P; leases last one operation, so a thread that
+ * dies or idles holds nothing, and any number of threads, virtual or not, share {@code procs}
+ * caches. The background thread ({@link Background}) flushes caches that took no span for a
+ * period, and forgets their owner, so spans do not sit in caches nobody uses.
  *
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an

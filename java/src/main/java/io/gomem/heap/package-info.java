@@ -6,9 +6,9 @@
  * <pre>
  *   HeapCore      P slots, the allocate / free entry points, MemStats, close (io.gomem.GoHeap on top)
  *   Background    one daemon thread for all heaps: idle-cache flush, sweep, scavenge
- *   MCache        per P: one span per span class + the tiny allocator; no lock
- *   MCentral      per span class: partial and full spans; its own lock
- *   MHeap         arenas, spans table, large objects; the heap lock
+ *   MCache        per P: one span per span class + the tiny allocator + freed large spans kept; no lock
+ *   MCentral      per span class: partial and full spans; its own lock (spins, then parks)
+ *   MHeap         arenas, spans table, large objects; the heap lock (spins, then parks)
  *   Scavenger     returns free pages to the OS: paced, under the limits, on request
  *   PageAlloc     radix tree of chunk summaries; first fit; scavenged bits (heap lock)
  *   MSpan, SizeClasses   metadata
@@ -21,18 +21,22 @@
  * io.gomem.heap.HeapCore}) and takes the next free slot of that P's {@link io.gomem.heap.MCache}
  * span for the class: count trailing zeros of the span's alloc cache. When the span is exhausted
  * the cache hands it back to its {@link io.gomem.heap.MCentral} and takes another (partial, or
- * new from the {@link io.gomem.heap.MHeap}). Requests under 16 bytes that need no zeroing share
- * 16-byte blocks (the tiny allocator). Larger requests get their own run of 8 KiB pages from the
- * page allocator, under the heap lock.
+ * new from the {@link io.gomem.heap.MHeap}) under one hold of the central's lock. Requests under
+ * 16 bytes that need no zeroing share 16-byte blocks (the tiny allocator). Larger requests get
+ * their own run of 8 KiB pages from the page allocator, under the heap lock, unless the P keeps
+ * the span of a freed large object of the same page count (up to 16 pages), which it then reuses
+ * with no lock.
  *
  * <h2>Free: mark, then sweep</h2>
  * Go's collector decides what is free and sweeping reclaims it; here the caller decides, and the
  * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
- * through the spans table (O(1)), checks the address is a live object's start, and sets the
- * slot's bit in the span's free bits with one atomic OR. The slot is reused only after the span's
- * owner sweeps it: when the span is handed back to its MCentral, or when the central hands it
- * out. A span in the full set is armed so that its first free moves it to the partial set; a
- * span found with no live object goes back to the heap, whose pages then serve any class.
+ * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
+ * address is a live object's start (one multiply by the class's divMagic), and sets the slot's
+ * bit in the span's free bits with one atomic operation. The slot is reused only after the span's
+ * owner sweeps it: the cache that holds it, in place, once the span is exhausted; or its MCentral
+ * when the span is handed back or out. A span in the full set is armed so that its first free
+ * queues it (lock-free) to move to the partial set; a span found with no live object goes back to
+ * the heap, whose pages then serve any class.
  *
  * <h2>Memory and the OS</h2>
  * Arenas of 64 MiB are reserved (Reserved) and mapped in 4 MiB chunks (Prepared); pages freshly
@@ -45,7 +49,8 @@
  * released pages are made Ready again before it is cached or freed.
  *
  * <h2>Counting</h2>
- * Each P counts the slots it hands out; sweeps count what they reclaim; a MemStats snapshot holds
+ * Each P counts the slots its spans handed out when a span leaves it (Go counts at refill), and
+ * the large objects it serves from kept spans; sweeps count what they reclaim; a MemStats snapshot holds
  * every P lease (no allocation in flight), sweeps everything, and reads the page heap's and OS
  * layer's counters under the heap lock, where every OS transition of heap memory happens, so
  * the two agree to the byte.
