@@ -103,7 +103,10 @@ public final class HeapCore {
                     }
                     if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
                         c.releaseAll();
-                        c.owner = 0; // idle: its thread may be gone; anyone may claim it now
+                        if (c.ownerThread == null || !c.ownerThread.isAlive()) {
+                            c.owner = 0; // its thread is gone: anyone may claim it now
+                            c.ownerThread = null;
+                        }
                         flushed++;
                     }
                     c.refillsAtLastCheck = c.refills;
@@ -187,7 +190,10 @@ public final class HeapCore {
                             c.release();
                             throw closedException();
                         }
-                        c.owner = tid;
+                        if (c.owner != tid) {
+                            c.owner = tid;
+                            c.ownerThread = Thread.currentThread();
+                        }
                         return c;
                     }
                 }

@@ -86,10 +86,7 @@ final class MCache extends MCacheOwnerPad {
 
     /** Lease holder only: objects reclaimed per span class by sweeping a cached span in place. */
     final long[] sweptInPlace = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
-    /**
-     * Lease holder only: spans taken from centrals or swept in place so far (the cache's sign of
-     * life for the idle flush), and the count at the last idle check.
-     */
+    /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
 
@@ -166,7 +163,6 @@ final class MCache extends MCacheOwnerPad {
             countAllocs(spanClass);
             sweptInPlace[spanClass] += s.sweep();
             s.cachedAllocCount = s.allocCount;
-            refills++;
             p = s.alloc();
             if (p != 0) {
                 return p;
@@ -405,6 +401,12 @@ abstract class MCacheOwner {
      * stale value only changes which cache is tried first.
      */
     long owner;
+    /**
+     * The claiming thread itself, so that the idle flush forgets the owner once it has ended (a
+     * strong reference: at most one ended thread per cache stays reachable, until the next
+     * claim). Lease holder only.
+     */
+    Thread ownerThread;
 }
 
 /** Sixty-four bytes between {@link MCacheOwner#owner} and the fields of {@link MCache}. */
