@@ -89,7 +89,8 @@ public final class HeapCore {
 
     /**
      * Gives back the spans of every cache that took no span since the last call and is not in
-     * use right now (a busy cache is skipped, never waited for). Returns the caches flushed.
+     * use right now (a busy cache is skipped, never waited for), and forgets the owner of every
+     * cache whose owning thread has ended. Returns the caches flushed.
      * Run by the background thread every second, so caches that went idle (their threads gone
      * or quiet) do not keep spans from the rest of the heap.
      */
@@ -103,13 +104,13 @@ public final class HeapCore {
                     }
                     if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
                         c.releaseAll();
-                        if (c.ownerThread == null || !c.ownerThread.isAlive()) {
-                            c.owner = 0; // its thread is gone: anyone may claim it now
-                            c.ownerThread = null;
-                        }
                         flushed++;
                     }
                     c.refillsAtLastCheck = c.refills;
+                    if (c.ownerThread != null && !c.ownerThread.isAlive()) {
+                        c.owner = 0; // its thread has ended: anyone may claim it now
+                        c.ownerThread = null;
+                    }
                 } finally {
                     c.release();
                 }

@@ -73,4 +73,32 @@ class HeapCoreLeaseTest {
         core.free(got[2]);
         core.checkInvariants();
     }
+
+    @Test
+    void theIdleFlushKeepsALiveOwnerAndForgetsAnEndedOne() throws Exception {
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        long[] got = new long[1];
+        Thread a = Thread.ofPlatform().start(() -> {
+            got[0] = core.allocateRaw(64);
+            try {
+                done.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        while (ownedBy(a) == null) {
+            Thread.sleep(1);
+        }
+        MCache c = ownedBy(a);
+        core.flushIdleCaches(); // notes the refill count (the background thread may get there first)
+        core.flushIdleCaches(); // no refill since: idle, flushed
+        assertEquals(0, c.cachedSpans(), "idle: its spans went back");
+        assertSame(c, ownedBy(a), "the owner lives: it keeps its cache");
+        done.countDown();
+        a.join();
+        core.flushIdleCaches();
+        assertEquals(0, c.owner, "the owner has ended: the cache is anyone's");
+        core.free(got[0]);
+        core.checkInvariants();
+    }
 }
