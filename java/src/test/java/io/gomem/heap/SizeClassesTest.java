@@ -207,4 +207,12 @@ class SizeClassesTest {
     void checkInvariantsPasses() {
         SizeClasses.checkInvariants();
     }
+
+    @Test
+    void theRawFastPathsTableAgreesWithTheTwoLevelLookupUpTo1KiB() {
+        for (long size = 0; size <= SizeClasses.SMALL_SIZE_MAX; size++) {
+            assertEquals(SizeClasses.spanClass(SizeClasses.sizeToClass(size), true), SizeClasses.noscanSpanClass8(size),
+                    "size " + size);
+        }
+    }
 }
