@@ -350,7 +350,7 @@ class GoHeapTest {
     }
 
     /**
-     * A large object of up to 16 pages freed by a thread that owns a cache keeps its span there;
+     * A large object of up to 64 pages freed by a thread that owns a cache keeps its span there;
      * the next large allocation of the same page count on that thread gets it back without the
      * heap, and every count stays exact meanwhile.
      */
@@ -395,12 +395,12 @@ class GoHeapTest {
         heap.checkInvariants();
     }
 
-    /** Spans over 16 pages, and over-aligned large objects' spans, go back to the heap at once. */
+    /** Spans over 64 pages go back to the heap at once. */
     @Test
     void bigLargeObjectsGoBackToTheHeapAtOnce() {
-        long p = heap.allocate(200_000); // 25 pages
+        long p = heap.allocate(600_000); // 74 pages
         heap.free(p);
-        assertEquals(0, heap.core().counters().pagesInUse(), "the 25-page span is back in the page heap");
+        assertEquals(0, heap.core().counters().pagesInUse(), "the 74-page span is back in the page heap");
         assertEquals(0, heap.core().cachedSpans());
         assertEquals(0, heap.memStats().heapInuse());
         heap.checkInvariants();

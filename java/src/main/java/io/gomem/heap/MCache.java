@@ -90,10 +90,10 @@ final class MCache extends MCacheOwnerPad {
     long refills;
     long refillsAtLastCheck;
 
-    /** Kept large spans: page counts up to this (objects up to 128 KiB), ... */
-    static final int LARGE_MAX_PAGES = 16;
-    /** ... and at most this many pages in all (512 KiB per P). */
-    static final int LARGE_BUDGET_PAGES = 64;
+    /** Kept large spans: page counts up to this (objects up to 512 KiB), ... */
+    static final int LARGE_MAX_PAGES = 64;
+    /** ... and at most this many pages in all (1 MiB per P; Go's per-P page cache holds 512 KiB). */
+    static final int LARGE_BUDGET_PAGES = 128;
     /** Lease holder only. Kept large spans by page count, linked through {@link MSpan#next}. */
     private final MSpan[] largeKept = new MSpan[LARGE_MAX_PAGES + 1];
     /** Lease holder only. Pages in {@link #largeKept}, and spans. */

@@ -24,7 +24,7 @@
  * new from the {@link io.gomem.heap.MHeap}) under one hold of the central's lock. Requests under
  * 16 bytes that need no zeroing share 16-byte blocks (the tiny allocator). Larger requests get
  * their own run of 8 KiB pages from the page allocator, under the heap lock, unless the P keeps
- * the span of a freed large object of the same page count (up to 16 pages), which it then reuses
+ * the span of a freed large object of the same page count (up to 64 pages), which it then reuses
  * with no lock.
  *
  * <h2>Free: mark, then sweep</h2>
