@@ -36,6 +36,11 @@ final class Background {
         heaps.add(new WeakReference<>(heap));
     }
 
+    /** Stops visiting {@code heap} (tests that drive its periodic work themselves). */
+    static void unregister(HeapCore heap) {
+        heaps.removeIf(r -> r.get() == heap);
+    }
+
     /** Calls {@code f} for every registered heap that is still open. */
     static void forEachHeap(java.util.function.Consumer<HeapCore> f) {
         for (WeakReference<HeapCore> ref : heaps) {

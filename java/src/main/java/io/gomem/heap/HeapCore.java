@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
  * An operation leases one ({@link #lease}) with a CAS: the cache its thread id picks in
  * {@link #slots} if the thread owns it, else ({@link #leaseSlow}) one it owns, one nobody owns
- * (which it then owns), or any free one. Ownership is only a preference that keeps a thread on
+ * (which it then owns), or any free one (borrowed). Ownership is only a preference that keeps a thread on
  * one cache (and its spans) as Go keeps an M on a P; leases last one operation, so a thread that
  * dies or idles holds nothing, and any number of threads, virtual or not, share {@code procs}
  * caches. The background thread ({@link Background}) flushes caches that took no span for a
@@ -90,7 +90,8 @@ public final class HeapCore {
     /**
      * Gives back the spans of every cache that took no span since the last call and is not in
      * use right now (a busy cache is skipped, never waited for), and forgets the owner of every
-     * cache whose owning thread has ended. Returns the caches flushed.
+     * cache whose owning thread has ended or that neither took nor swept a span since the last
+     * call. Returns the caches flushed.
      * Run by the background thread every second, so caches that went idle (their threads gone
      * or quiet) do not keep spans from the rest of the heap.
      */
@@ -106,9 +107,11 @@ public final class HeapCore {
                         c.releaseAll();
                         flushed++;
                     }
+                    boolean quiet = c.refills == c.refillsAtLastCheck && c.sweepsInPlace == c.sweepsAtLastCheck;
                     c.refillsAtLastCheck = c.refills;
-                    if (c.ownerThread != null && !c.ownerThread.isAlive()) {
-                        c.owner = 0; // its thread has ended: anyone may claim it now
+                    c.sweepsAtLastCheck = c.sweepsInPlace;
+                    if (c.ownerThread != null && (quiet || !c.ownerThread.isAlive())) {
+                        c.owner = 0; // its owner ended or went quiet: anyone may claim it now
                         c.ownerThread = null;
                     }
                 } finally {
@@ -169,29 +172,34 @@ public final class HeapCore {
         return leaseSlow(c.id, tid);
     }
 
+    /** Caches looked at for one this thread owns, or one nobody owns, before taking any free one. */
+    private static final int PROBES = 4;
+
     /**
-     * Finds a P for thread {@code tid}, trying caches in order from {@code i}: first one this
-     * thread owns (it used it last), then one nobody owns, then any free one (taken over). A thread
-     * that claims a cache becomes its owner, so threads whose ids pick the same cache settle on
-     * different ones instead of taking turns on one and sharing its spans (Go binds an M to a P
-     * the same way for as long as it runs). With more threads than caches, takeovers are
-     * inevitable; every cache still serves anyone.
+     * Finds a P for thread {@code tid}, trying caches in order from {@code i}: among the next
+     * {@link #PROBES}, one this thread owns, then one nobody owns (the thread claims it); else
+     * any free one, borrowed without claiming it. So threads whose ids pick the same cache
+     * settle on different ones instead of taking turns on one and sharing its spans (Go binds an
+     * M to a P the same way while it runs), and with more threads than caches the owners keep
+     * their fast path while the others borrow. The idle flush frees a cache for claiming again
+     * once its owner has ended or done nothing for a period.
      */
     private MCache leaseSlow(int i, long tid) {
         MCache[] cs = caches;
         int n = cs.length;
+        int probes = Math.min(PROBES, n);
         for (int round = 0; ; round++) {
             for (int pass = 0; pass < 3; pass++) {
-                for (int k = 0, j = i; k < n; k++, j = j + 1 == n ? 0 : j + 1) {
+                for (int k = 0, j = i, m = pass < 2 ? probes : n; k < m; k++, j = j + 1 == n ? 0 : j + 1) {
                     MCache c = cs[j];
                     long owner = c.owner;
-                    boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : owner != tid;
+                    boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : true;
                     if (wanted && c.tryLease()) {
                         if (closed) {
                             c.release();
                             throw closedException();
                         }
-                        if (c.owner != tid) {
+                        if (pass == 1) {
                             c.owner = tid;
                             c.ownerThread = Thread.currentThread();
                         }

@@ -89,6 +89,13 @@ final class MCache extends MCacheOwnerPad {
     /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
+    /**
+     * Lease holder only: in-place sweeps so far, and the count at the last idle check. Not a
+     * reason to keep spans (a span given back and taken again does better for a producer that
+     * another thread frees behind), but a sign of life that keeps the cache's owner.
+     */
+    long sweepsInPlace;
+    long sweepsAtLastCheck;
 
     /** Kept large spans: page counts up to this (objects up to 512 KiB), ... */
     static final int LARGE_MAX_PAGES = 64;
@@ -163,6 +170,7 @@ final class MCache extends MCacheOwnerPad {
             countAllocs(spanClass);
             sweptInPlace[spanClass] += s.sweep();
             s.cachedAllocCount = s.allocCount;
+            sweepsInPlace++;
             p = s.alloc();
             if (p != 0) {
                 return p;

@@ -13,6 +13,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HeapCoreLeaseTest {
     final HeapCore core = new HeapCore(new OsMemory(), 2);
 
+    HeapCoreLeaseTest() {
+        Background.unregister(core); // the tests call flushIdleCaches themselves, at known moments
+    }
+
     @AfterEach
     void close() {
         core.close();
@@ -24,15 +28,18 @@ class HeapCoreLeaseTest {
         t.join();
     }
 
+    /** The cache {@code t}'s id picks if {@code t} owns it, else the first other one it owns, else null. */
     private MCache ownedBy(Thread t) {
-        MCache found = null;
+        MCache home = core.slots[(int) (t.threadId() & (core.slots.length - 1))];
+        if (home.owner == t.threadId()) {
+            return home;
+        }
         for (MCache c : core.slots) {
             if (c.owner == t.threadId()) {
-                assertTrue(found == null || found == c, "one cache per thread");
-                found = c;
+                return c;
             }
         }
-        return found;
+        return null;
     }
 
     @Test
@@ -60,14 +67,17 @@ class HeapCoreLeaseTest {
         assertSame(sa, picked.alloc[sa.spanClass]);
         assertSame(sb, ofB.alloc[sb.spanClass]);
 
-        // A third thread on the same slot finds both caches owned: it takes one over and works.
+        // A third thread on the same slot finds both caches owned: it borrows one and works,
+        // and the owners keep theirs.
         Thread third;
         do {
             third = Thread.ofPlatform().unstarted(() -> got[2] = core.allocateRaw(64));
         } while ((third.threadId() & mask) != (a.threadId() & mask));
         runOn(third);
         assertTrue(got[2] != 0);
-        assertTrue(ownedBy(third) != null, "the third thread owns the cache it took over");
+        assertTrue(ownedBy(third) == null, "a borrower claims nothing");
+        assertSame(picked, ownedBy(a));
+        assertSame(ofB, ownedBy(b));
         core.free(got[0]);
         core.free(got[1]);
         core.free(got[2]);
@@ -75,30 +85,40 @@ class HeapCoreLeaseTest {
     }
 
     @Test
-    void theIdleFlushKeepsALiveOwnerAndForgetsAnEndedOne() throws Exception {
-        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
-        long[] got = new long[1];
+    void theIdleFlushKeepsABusyOwnerAndForgetsAQuietOrEndedOne() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean pause = new java.util.concurrent.atomic.AtomicBoolean();
         Thread a = Thread.ofPlatform().start(() -> {
-            got[0] = core.allocateRaw(64);
-            try {
-                done.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            while (!stop.get()) {
+                if (!pause.get()) {
+                    core.free(core.allocateRaw(64)); // sweeps its span in place every 128 pairs
+                }
             }
         });
         while (ownedBy(a) == null) {
             Thread.sleep(1);
         }
         MCache c = ownedBy(a);
-        core.flushIdleCaches(); // notes the refill count (the background thread may get there first)
-        core.flushIdleCaches(); // no refill since: idle, flushed
-        assertEquals(0, c.cachedSpans(), "idle: its spans went back");
-        assertSame(c, ownedBy(a), "the owner lives: it keeps its cache");
-        done.countDown();
+        core.flushIdleCaches();
+        Thread.sleep(50);
+        core.flushIdleCaches();
+        assertSame(c, ownedBy(a), "busy (sweeping in place): it keeps its cache");
+
+        pause.set(true);
+        Thread.sleep(20);
+        core.flushIdleCaches(); // notes the counts (the background thread may have done it)
+        core.flushIdleCaches(); // nothing since: quiet
+        assertEquals(0, c.owner, "quiet, although alive: the cache is anyone's");
+        assertEquals(0, c.cachedSpans());
+
+        pause.set(false);
+        while (ownedBy(a) == null) {
+            Thread.sleep(1); // claims a cache again
+        }
+        stop.set(true);
         a.join();
         core.flushIdleCaches();
-        assertEquals(0, c.owner, "the owner has ended: the cache is anyone's");
-        core.free(got[0]);
+        assertTrue(ownedBy(a) == null, "ended: forgotten");
         core.checkInvariants();
     }
 }
