@@ -23,9 +23,11 @@ import java.lang.foreign.MemorySegment;
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an
  * operation that holds a lease and then sees {@code closed == false} completes before the heap
- * goes away. Frees take no lease and do not read it: {@code close} makes the heap forget its
- * arenas, so a free after it finds no span and is refused as use after close. Everything else is
- * in the components' own guards.
+ * goes away. A small object's free takes no lease and does not read it: {@code close} makes the
+ * heap forget its arenas, so a free after it finds no span and is refused as use after close; a
+ * large object's free may take its thread's cache's lease without waiting, to keep the span
+ * ({@link #keepLarge}), and then reads it like any lease holder. Everything else is in the
+ * components' own guards.
  */
 public final class HeapCore {
     /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
@@ -251,21 +253,7 @@ public final class HeapCore {
     public long allocateZeroed(long size, long align) {
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
                 && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
-            int sc = SizeClasses.noscanSpanClass8(size) - 1; // the zeroing class of the same size
-            MCache c = lease();
-            long p;
-            long dirty;
-            try {
-                p = c.allocSmall(sc);
-                MSpan s = c.alloc[sc]; // the span p came from
-                dirty = s.needZero ? s.elemSize : 0;
-            } finally {
-                c.release();
-            }
-            if (dirty != 0) {
-                clear(p, dirty);
-            }
-            return p;
+            return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
         }
         return allocate(size, align, true);
     }
@@ -376,17 +364,12 @@ public final class HeapCore {
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
         MSpan s = heap.spanOf(addr); // null after close: the heap forgets its arenas
-        if (s != null) {
-            // A small, non-tiny span's slot start: idx in [0, smallSlots) and idx * elemSize == off
-            // (smallSlots is 0 for every other kind of span, so they all go to freeSlow).
-            long off = addr - s.base;
-            int idx = (int) ((off * s.divMagic) >>> 32);
-            if (Integer.compareUnsigned(idx, s.smallSlots) < 0 && idx * s.elemSize == off) {
-                if (s.markFree(idx, addr)) {
-                    heap.central[s.spanClass].onFree(s);
-                }
-                return;
+        int idx;
+        if (s != null && (idx = s.slotOf(addr)) >= 0) { // a small, non-tiny object's start
+            if (s.markFree(idx, addr)) {
+                heap.central[s.spanClass].onFree(s);
             }
+            return;
         }
         freeSlow(addr, s);
     }
@@ -461,20 +444,15 @@ public final class HeapCore {
 
     /** Gives the large spans every P cache keeps back to the heap; returns the pages. Holds no lease. */
     private long releaseKeptLarge() {
-        long pages = 0;
-        for (MCache c : caches) {
-            while (!c.tryLease()) {
-                Thread.onSpinWait();
-            }
-            try {
-                if (!closed) {
-                    pages += c.releaseLarge();
+        long[] pages = new long[1];
+        stopTheWorld(() -> {
+            if (!closed) {
+                for (MCache c : caches) {
+                    pages[0] += c.releaseLarge();
                 }
-            } finally {
-                c.release();
             }
-        }
-        return pages;
+        });
+        return pages[0];
     }
 
     /** The usable size of the object at {@code addr}: its slot size, or the large object's size. */

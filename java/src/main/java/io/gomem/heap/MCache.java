@@ -41,7 +41,9 @@ import java.lang.invoke.VarHandle;
  * Every field but {@link #lease} belongs to whoever holds the lease: one thread at a time takes
  * it with a CAS ({@link #tryLease}) for the length of one operation and gives it back with a
  * release store, so the cache needs no lock and is never tied to a Java thread (no leak when
- * threads die, no growth with virtual threads). {@link #lease} is CAS / volatile only.
+ * threads die, no growth with virtual threads): its {@link #owner} is only the thread that
+ * tries it first, and other threads read that field without the lease. {@link #lease} is CAS /
+ * volatile only.
  */
 final class MCache extends MCacheOwnerPad {
     static final int TINY_OWNED = 1 << 16;

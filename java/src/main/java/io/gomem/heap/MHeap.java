@@ -28,8 +28,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
  *       found in O(1): in the flat table ({@link #flat}) that covers the arenas reserved above
  *       the heap's first one (the usual case: hints make them contiguous), else through the
- *       arena of the previous lookup ({@link #hotArena}) or the two-level arena index
- *       ({@link #arenaL1}).</li>
+ *       two-level arena index ({@link #arenaL1}).</li>
  *   <li>Counters of what lies where (large objects, spans, OS pages released inside in-use spans),
  *       read together by {@link #counters()}; the {@link Scavenger} that enforces the limits.</li>
  *   <li>The {@link MCentral} of every span class, and a pool of recycled {@link MSpan} objects.</li>
@@ -88,12 +87,6 @@ public final class MHeap implements SpanSource {
     final MCentral[] central = new MCentral[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
-
-    /**
-     * The arena of the last lookup, so that most lookups skip the index. Racy on purpose: any
-     * thread may write it; a HeapArena is immutable (final fields), so any value read is valid.
-     */
-    private HeapArena hotArena;
 
     /**
      * The flat spans table: entry i is the span of page {@code flatBase + i * PAGE_SIZE}, a copy of
@@ -162,13 +155,9 @@ public final class MHeap implements SpanSource {
 
     /** {@link #spanOf} outside the flat table. */
     private MSpan spanOfArena(long addr) {
-        HeapArena a = hotArena;
-        if (a == null || (addr - a.base) >>> ARENA_SHIFT != 0) {
-            a = arenaFor(addr);
-            if (a == null) {
-                return null;
-            }
-            hotArena = a;
+        HeapArena a = arenaFor(addr);
+        if (a == null) {
+            return null;
         }
         return (MSpan) SPANS.getAcquire(a.spans, (int) ((addr - a.base) >>> PAGE_SHIFT));
     }
@@ -528,7 +517,6 @@ public final class MHeap implements SpanSource {
             for (int i = 0; i < arenaL1.length; i++) {
                 L1.setRelease(arenaL1, i, null);
             }
-            hotArena = null;
             flat = new MSpan[0];
         } finally {
             lock.unlock();

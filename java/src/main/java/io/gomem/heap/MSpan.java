@@ -42,7 +42,9 @@ import java.lang.invoke.VarHandle;
  *       (happens-before) sees an index above the slot or the slot's alloc bit.</li>
  *   <li>{@link #freeBits}: any thread, atomic read-modify-write only.</li>
  *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
- *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock.</li>
+ *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock;
+ *       for a freed large span an {@link MCache} keeps, {@link #next} links its kept list and
+ *       belongs to that cache's lease holder.</li>
  * </ul>
  */
 final class MSpan {
@@ -266,20 +268,17 @@ final class MSpan {
         return idx < nelems ? take(idx) : 0;
     }
 
-    boolean isFull() {
-        return freeIndex >= nelems;
-    }
-
     // ───────────────────────────── frees (any thread) ─────────────────────────────
 
-    /** The slot index of {@code addr} in this small span, or -1 if it is not a slot's start. */
+    /**
+     * The slot index of {@code addr} if this is a small, non-tiny span and {@code addr} a slot's
+     * start; else -1 (for every other kind of span {@link #smallSlots} is 0). One multiply by
+     * the class's divMagic and one unsigned compare: the free fast path.
+     */
     int slotOf(long addr) {
         long off = addr - base;
-        if (off < 0 || off >= (long) nelems * elemSize) {
-            return -1;
-        }
-        int idx = SizeClasses.objectIndex(off, sizeClass);
-        return idx * elemSize == off ? idx : -1;
+        int idx = (int) ((off * divMagic) >>> 32);
+        return Integer.compareUnsigned(idx, smallSlots) < 0 && idx * elemSize == off ? idx : -1;
     }
 
     boolean isAllocated(int idx) {

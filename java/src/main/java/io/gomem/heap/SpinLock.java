@@ -8,8 +8,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * futex). The critical sections are short (a span filed and another handed out, a page run
  * found), so a thread that finds the lock taken usually gets it within a microsecond, while
  * parking costs two context switches each time two threads meet. Measured on the server-mix
- * benchmark: context switches fall from about 100k to 40k per run; four threads on two cores
- * go from 230–285 to about 160 ns per op.
+ * benchmark: context switches fall from about 100k to 40k per run (the time per op on two
+ * cores varies too much from run to run to credit it with a number).
  *
  * <p>Owns no state of its own; reentrant and unfair, as {@link ReentrantLock}.
  */
