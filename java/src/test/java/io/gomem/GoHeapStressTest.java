@@ -199,9 +199,9 @@ class GoHeapStressTest {
             }
             long modelLive = mine.get(0).size() + mine.get(1).size() + handoff.get(0).size() + handoff.get(1).size();
             assertEquals(modelLive, live.size());
-            assertEquals(modelLive, heap.core().liveObjectsSlow()[0], "heap's recount of live objects");
+            assertEquals(modelLive, io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0], "heap's recount of live objects");
             io.gomem.stats.MemStats m = heap.memStats().checkInvariants();
-            long[] slow = heap.core().liveObjectsSlow();
+            long[] slow = io.gomem.heap.Internals.liveObjectsSlow(heap.core());
             assertEquals(slow[0] - slow[3] + slow[2], m.heapObjects(), "MemStats agrees with the slow recount");
             assertEquals(slow[1], m.heapAlloc(), "HeapAlloc agrees with the slow recount");
             heap.checkInvariants();
@@ -213,9 +213,9 @@ class GoHeapStressTest {
             }
             assertEquals(0, live.size());
             heap.releaseMemory();
-            assertEquals(0, heap.core().liveObjectsSlow()[0]);
-            assertEquals(0, heap.core().counters().pagesInUse(), "every page back in the page allocator");
-            assertEquals(0, heap.core().counters().spansInUse(), "no span left");
+            assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0]);
+            assertEquals(0, io.gomem.heap.Internals.counters(heap.core()).pagesInUse(), "every page back in the page allocator");
+            assertEquals(0, io.gomem.heap.Internals.counters(heap.core()).spansInUse(), "no span left");
             heap.checkInvariants();
         }
     }

@@ -7,8 +7,10 @@ import java.lang.foreign.MemorySegment;
 /**
  * The heap's entry points for the public API ({@code io.gomem.GoHeap}): the P slots of
  * {@link MCache}s and the allocation and free paths through them, the checks of bad input, and
- * close. The API class adds argument checking and MemorySegment views; this class is the
- * machine.
+ * close. The API class extends this one (so that the fast paths start at the object the caller
+ * holds) and adds the public names, MemorySegment views and management; this class is the
+ * machine, and its entry points are protected or package-private. It extends {@link SpanTable}
+ * for the same reason: a free's first load is the flat spans table.
  *
  * <h2>P slots</h2>
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
@@ -29,7 +31,7 @@ import java.lang.foreign.MemorySegment;
  * ({@link #keepLarge}), and then reads it like any lease holder. Everything else is in the
  * components' own guards.
  */
-public final class HeapCore {
+public class HeapCore extends SpanTable {
     /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
     public static final long MAX_ALLOC = 1L << 46;
 
@@ -67,13 +69,13 @@ public final class HeapCore {
         }
     }
 
-    public HeapCore(OsMemory os, int procs) {
+    protected HeapCore(OsMemory os, int procs) {
         this(os, Config.of(procs));
     }
 
-    public HeapCore(OsMemory os, Config config) {
+    protected HeapCore(OsMemory os, Config config) {
         int procs = config.procs();
-        this.heap = new MHeap(os);
+        this.heap = new MHeap(os, this);
         this.scavenger = new Scavenger(heap, config.softLimit(), config.hardLimit(), config.retainExtraPercent(),
                 config.cpuPercent());
         heap.setScavenger(scavenger);
@@ -97,7 +99,7 @@ public final class HeapCore {
      * Run by the background thread every second, so caches that went idle (their threads gone
      * or quiet) do not keep spans from the rest of the heap.
      */
-    public int flushIdleCaches() {
+    int flushIdleCaches() {
         int flushed = 0;
         for (MCache c : caches) {
             if (c.tryLease()) {
@@ -142,7 +144,7 @@ public final class HeapCore {
     }
 
     /** Spans held by all caches now (stops the world). */
-    public int cachedSpans() {
+    int cachedSpans() {
         int[] n = new int[1];
         stopTheWorld(() -> {
             for (MCache c : caches) {
@@ -228,7 +230,7 @@ public final class HeapCore {
      * The raw path's fast case, kept small so that it inlines into callers: {@code size} bytes of
      * a small class, not zeroed, 8-byte aligned. Everything else goes to {@link #allocate}.
      */
-    public long allocateRaw(long size) {
+    protected long allocateRaw(long size) {
         int sc;
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
             sc = SizeClasses.noscanSpanClass8(size);
@@ -250,7 +252,7 @@ public final class HeapCore {
      * 16 B to 1 KiB, alignment 1, 2, 4 or 8; the slot is cleared only if its span may hold old
      * data. Everything else goes to {@link #allocate}.
      */
-    public long allocateZeroed(long size, long align) {
+    protected long allocateZeroed(long size, long align) {
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
                 && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
             return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
@@ -262,7 +264,7 @@ public final class HeapCore {
      * {@code size} bytes (0 ≤ size ≤ {@link #MAX_ALLOC}) aligned to {@code align} (a power of two),
      * zeroed if {@code zero}; returns the address.
      */
-    public long allocate(long size, long align, boolean zero) {
+    protected long allocate(long size, long align, boolean zero) {
         if (size <= SizeClasses.MAX_SMALL_SIZE && size >= 0 && align > 0 && align <= 8 && (align & (align - 1)) == 0) {
             if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
                 MCache c = lease();
@@ -363,7 +365,9 @@ public final class HeapCore {
 
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
-        MSpan s = heap.spanOf(addr); // null after close: the heap forgets its arenas
+        MSpan[] t = flat; // the flat spans table first (the common case), then the arena index
+        long page = (addr - flatBase) >>> SizeClasses.PAGE_SHIFT;
+        MSpan s = page < t.length ? (MSpan) SPANS.getAcquire(t, (int) page) : heap.spanOf(addr); // null after close
         int idx;
         if (s != null && (idx = s.slotOf(addr)) >= 0) { // a small, non-tiny object's start
             if (s.markFree(idx, addr)) {
@@ -519,7 +523,7 @@ public final class HeapCore {
      * {objects, slot bytes, live tiny blocks, live tiny objects}: objects counts each tiny object;
      * Go's and MemStats' count is {@code objects - tinyObjects + tinyBlocks}.
      */
-    public long[] liveObjectsSlow() {
+    long[] liveObjectsSlow() {
         long[] r = new long[4];
         stopTheWorld(() -> {
             checkOpen();
@@ -605,7 +609,7 @@ public final class HeapCore {
      * page heap's and OS layer's counters under the heap lock. Frees from other threads may run
      * meanwhile; they are counted by a later snapshot.
      */
-    public io.gomem.stats.MemStats readMemStats() {
+    protected io.gomem.stats.MemStats readMemStats() {
         io.gomem.stats.MemStats[] out = new io.gomem.stats.MemStats[1];
         stopTheWorld(() -> {
             Tally t = tally();
@@ -693,7 +697,7 @@ public final class HeapCore {
     }
 
     /** Mapped bytes, bytes in spans, and reserved bytes: a first look at the heap's footprint. */
-    public MHeap.Counters counters() {
+    MHeap.Counters counters() {
         return heap.counters();
     }
 

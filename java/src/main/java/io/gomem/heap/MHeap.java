@@ -26,7 +26,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *       made Ready ({@code sysUsedWherePrepared}) before a span may use them, so only Ready
  *       memory ever leaves the heap.</li>
  *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
- *       found in O(1): in the flat table ({@link #flat}) that covers the arenas reserved above
+ *       found in O(1): in the flat table ({@link SpanTable}) that covers the arenas reserved above
  *       the heap's first one (the usual case: hints make them contiguous), else through the
  *       two-level arena index ({@link #arenaL1}).</li>
  *   <li>Counters of what lies where (large objects, spans, OS pages released inside in-use spans),
@@ -63,7 +63,7 @@ public final class MHeap implements SpanSource {
     /** Next hint for any heap in this process: each heap gets its own address range when it can. */
     private static final AtomicLong NEXT_HINT = new AtomicLong(FIRST_HINT);
 
-    private static final VarHandle SPANS = MethodHandles.arrayElementVarHandle(MSpan[].class);
+    private static final VarHandle SPANS = SpanTable.SPANS;
 
     /** One arena's metadata: the span of each of its pages. */
     static final class HeapArena {
@@ -88,19 +88,8 @@ public final class MHeap implements SpanSource {
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
-    /**
-     * The flat spans table: entry i is the span of page {@code flatBase + i * PAGE_SIZE}, a copy of
-     * the arenas' own tables for every page from the first arena up to the newest one within
-     * {@link #FLAT_MAX_PAGES} (pages of other heaps in between map to null). Written under the
-     * lock with release stores (together with the arena's table); grown by copying under the lock
-     * and republished (volatile), so a reader that got an address from an allocation sees its span
-     * in whichever table it reads. {@link #flatBase} is written once, before the first nonempty
-     * table is published.
-     */
-    private volatile MSpan[] flat = new MSpan[0];
-    private long flatBase;
-    /** The flat table covers at most 64 GiB above the first arena (32 MiB of references). */
-    static final long FLAT_MAX_PAGES = 1L << 23;
+    /** The flat spans table (written here, under the lock; see {@link SpanTable}). */
+    private final SpanTable table;
 
     /** Arena index L1 → L2 arrays; written under lock (release), read lock-free (acquire). */
     private final HeapArena[][] arenaL1 = new HeapArena[1 << ARENA_L1_BITS][];
@@ -132,7 +121,13 @@ public final class MHeap implements SpanSource {
     private Scavenger scavenger;
 
     MHeap(OsMemory os) {
+        this(os, new SpanTable());
+    }
+
+    /** A heap that keeps its flat spans table in {@code table} (the {@link HeapCore} that owns the heap). */
+    MHeap(OsMemory os, SpanTable table) {
         this.os = os;
+        this.table = table;
         this.unusedSink = (b, np) -> os.sysUnused(b, np << PAGE_SHIFT);
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
         for (int sc = 0; sc < central.length; sc++) {
@@ -145,8 +140,8 @@ public final class MHeap implements SpanSource {
 
     /** The span holding {@code addr}, or null if no live span of this heap holds it. */
     MSpan spanOf(long addr) {
-        MSpan[] t = flat;
-        long page = (addr - flatBase) >>> PAGE_SHIFT;
+        MSpan[] t = table.flat;
+        long page = (addr - table.flatBase) >>> PAGE_SHIFT;
         if (page < t.length) {
             return (MSpan) SPANS.getAcquire(t, (int) page);
         }
@@ -192,8 +187,8 @@ public final class MHeap implements SpanSource {
             }
             p = a.base + ((long) to << PAGE_SHIFT);
         }
-        MSpan[] t = flat;
-        long first = (base - flatBase) >>> PAGE_SHIFT;
+        MSpan[] t = table.flat;
+        long first = (base - table.flatBase) >>> PAGE_SHIFT;
         if (first < t.length) {
             for (int i = (int) first, end = (int) Math.min(t.length, first + npages); i < end; i++) {
                 SPANS.setRelease(t, i, s);
@@ -203,21 +198,21 @@ public final class MHeap implements SpanSource {
 
     /** Extends the flat spans table over a new reservation when it lies close above the first; lock held. */
     private void coverFlat(long base, long len) {
-        MSpan[] t = flat;
-        if (t.length == 0 && flatBase == 0) {
-            flatBase = base;
+        MSpan[] t = table.flat;
+        if (t.length == 0 && table.flatBase == 0) {
+            table.flatBase = base;
         }
-        if (base < flatBase) {
+        if (base < table.flatBase) {
             return;
         }
-        long need = (base + len - flatBase) >>> PAGE_SHIFT;
-        if (need <= t.length || need > FLAT_MAX_PAGES) {
+        long need = (base + len - table.flatBase) >>> PAGE_SHIFT;
+        if (need <= t.length || need > SpanTable.FLAT_MAX_PAGES) {
             return;
         }
         // Grow geometrically so that a heap growing arena by arena copies O(total) references.
-        int n = (int) Math.min(FLAT_MAX_PAGES, Math.max(need, 2L * t.length));
+        int n = (int) Math.min(SpanTable.FLAT_MAX_PAGES, Math.max(need, 2L * t.length));
         MSpan[] g = java.util.Arrays.copyOf(t, n); // the new pages have no spans yet
-        flat = g;
+        table.flat = g;
     }
 
     // ───────────────────────────── spans ─────────────────────────────
@@ -517,7 +512,7 @@ public final class MHeap implements SpanSource {
             for (int i = 0; i < arenaL1.length; i++) {
                 L1.setRelease(arenaL1, i, null);
             }
-            flat = new MSpan[0];
+            table.flat = new MSpan[0];
         } finally {
             lock.unlock();
         }
@@ -598,7 +593,8 @@ public final class MHeap implements SpanSource {
                     for (int i = 0; i < PAGES_PER_ARENA; i++) {
                         MSpan s = ar.spans[i];
                         long addr = a + ((long) i << PAGE_SHIFT);
-                        long fp = (addr - flatBase) >>> PAGE_SHIFT;
+                        MSpan[] flat = table.flat;
+                        long fp = (addr - table.flatBase) >>> PAGE_SHIFT;
                         if (fp < flat.length && flat[(int) fp] != s) {
                             throw new IllegalStateException("flat spans table: page 0x" + Long.toHexString(addr) + " maps to "
                                     + flat[(int) fp] + ", the arena's table to " + s);
