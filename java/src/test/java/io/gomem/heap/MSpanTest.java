@@ -197,6 +197,81 @@ class MSpanTest {
     }
 
     @Test
+    void markedSlotsPacksEveryNonzeroTwoBitMark() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        for (int n = 0; n < 20_000; n++) {
+            long v = n < 4 ? new long[] {0L, -1L, 0x5555_5555_5555_5555L, 0xAAAA_AAAA_AAAA_AAAAL}[n] : r.nextLong();
+            long want = 0;
+            for (int k = 0; k < 32; k++) {
+                if (((v >>> (2 * k)) & 3) != 0) {
+                    want |= 1L << k;
+                }
+            }
+            assertEquals(want, MSpan.markedSlots(v), "marks " + Long.toHexString(v));
+        }
+    }
+
+    @Test
+    void aSecondFreeThatRacedPastTheCheckIsTakenBackWithoutTouchingNeighbours() {
+        MSpan s = span(1);
+        for (int i = 0; i < 64; i++) {
+            s.alloc();
+        }
+        s.markFree(4, BASE + 4 * 8L);
+        s.markFree(5, BASE + 5 * 8L);
+        int w = MSpan.FREE_PAD;
+        long before = s.freeBits[w];
+        s.freeBits[w] += 1L << 8; // what the racing second free of slot 4 added: its mark is 2, slot 5's untouched
+        s.undoMark(w, 8);
+        assertEquals(before, s.freeBits[w], "back to one free of slot 4");
+        s.freeBits[w] = 0; // a sweep took the word between the add and the undo
+        s.undoMark(w, 8);
+        assertEquals(0, s.freeBits[w], "nothing to take back, and no borrow from the neighbours");
+    }
+
+    @Test
+    void racingDoubleFreesOfEverySlotFreeEachOnceAndRefuseTheRest() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            MSpan s = span(1);
+            for (int i = 0; i < 1024; i++) {
+                s.alloc();
+            }
+            int threads = 3; // three frees of one object racing at once stay within its two-bit mark
+            CountDownLatch go = new CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+            List<Thread> ts = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                ts.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        go.await();
+                    } catch (InterruptedException e) {
+                        throw new RuntimeException(e);
+                    }
+                    for (int i = 0; i < 1024; i++) {
+                        try {
+                            s.markFree(i, BASE + i * 8L);
+                            ok.incrementAndGet();
+                        } catch (IllegalStateException e) {
+                            refused.incrementAndGet();
+                        }
+                    }
+                }));
+            }
+            go.countDown();
+            for (Thread t : ts) {
+                t.join();
+            }
+            assertEquals(1024, ok.get(), "each slot freed exactly once");
+            assertEquals(1024 * (threads - 1), refused.get());
+            assertEquals(1024, s.pendingFrees());
+            s.checkInvariants(); // every mark is 1: no racing add left behind or carried
+            assertEquals(1024, s.sweep());
+            assertEquals(0, s.allocCount);
+        }
+    }
+
+    @Test
     void largeSpanRefusesASecondFree() {
         MSpan s = new MSpan();
         s.initLarge(BASE, 5, 40_000, 0, false);
