@@ -23,9 +23,10 @@ import java.lang.foreign.MemorySegment;
  * period, and forgets their owner, so spans do not sit in caches nobody uses.
  *
  * <h2>Guards</h2>
- * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, so an
- * operation that holds a lease and then sees {@code closed == false} completes before the heap
- * goes away. A small object's free takes no lease and does not read it: {@code close} makes the
+ * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, which it
+ * then leaves taken for good ({@link MCache#closeLease}): an operation that got a lease got it
+ * before the close and completes before the heap goes away, so the fast path need not read
+ * {@code closed}; whoever finds no lease reads it. A small object's free takes no lease and does not read it: {@code close} makes the
  * heap forget its arenas, so a free after it finds no span and is refused as use after close; a
  * large object's free may take its thread's cache's lease without waiting, to keep the span
  * ({@link #keepLarge}), and then reads it like any lease holder. Everything else is in the
@@ -167,11 +168,7 @@ public class HeapCore extends SpanTable {
         MCache[] t = slots;
         MCache c = t[(int) tid & (t.length - 1)];
         if (c.owner == tid && c.tryLease()) {
-            if (!closed) {
-                return c;
-            }
-            c.release();
-            throw closedException();
+            return c; // no closed check: close leaves every lease taken (MCache.closeLease)
         }
         return leaseSlow(c.id, tid);
     }
@@ -470,18 +467,40 @@ public class HeapCore extends SpanTable {
 
     /** Runs {@code r} while holding every P slot's lease: no allocation is in flight. */
     private void stopTheWorld(Runnable r) {
+        if (!stopTheWorldIfOpen(r)) {
+            throw closedException();
+        }
+    }
+
+    /**
+     * Runs {@code r} while holding every P slot's lease, unless the heap is closed (then returns
+     * false, having run nothing). Once {@code r} has closed the heap, the leases stay taken.
+     */
+    private boolean stopTheWorldIfOpen(Runnable r) {
         int held = 0;
         try {
             for (MCache c : caches) {
                 while (!c.tryLease()) {
+                    if (closed) {
+                        return false; // its leases stay taken for good
+                    }
                     Thread.onSpinWait();
                 }
                 held++;
             }
+            if (closed) {
+                return false;
+            }
             r.run();
+            return true;
         } finally {
+            boolean closing = closed;
             for (int i = 0; i < held; i++) {
-                caches[i].release();
+                if (closing) {
+                    caches[i].closeLease();
+                } else {
+                    caches[i].release();
+                }
             }
         }
     }
@@ -727,10 +746,7 @@ public class HeapCore extends SpanTable {
 
     /** Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. */
     public void close() {
-        stopTheWorld(() -> {
-            if (closed) {
-                return;
-            }
+        stopTheWorldIfOpen(() -> {
             closed = true;
             heap.releaseAll();
         });

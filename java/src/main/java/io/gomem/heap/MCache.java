@@ -118,7 +118,7 @@ final class MCache extends MCacheOwnerPad {
     long largeFrees;
     long largeFreeBytes;
 
-    /** 0 free, 1 leased. CAS to take, release store to give back. */
+    /** 0 free, 1 leased, {@link #CLOSED} for good. CAS to take, release store to give back. */
     private volatile int lease;
 
     MCache(MHeap heap, int id) {
@@ -134,6 +134,14 @@ final class MCache extends MCacheOwnerPad {
     void release() {
         LEASE.setRelease(this, 0);
     }
+
+    /** Leaves the lease taken for good (the heap closed while its closer held it): no operation gets this cache again. */
+    void closeLease() {
+        LEASE.setRelease(this, CLOSED);
+    }
+
+    /** The lease word of a closed heap's caches. */
+    static final int CLOSED = 2;
 
     /** One slot of {@code spanClass}; its address. Never 0 (throws if the heap cannot grow). */
     long allocSmall(int spanClass) {
