@@ -553,7 +553,6 @@ public class HeapCore extends SpanTable {
                         r[1] += s.elemSize;
                     }
                 } else if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
-                    s.syncAllocCount(); // every lease is held: the world is stopped
                     for (int i = 0; i < s.nelems; i++) {
                         int live = MCache.tinyLive(s, i);
                         r[0] += live;
@@ -563,7 +562,6 @@ public class HeapCore extends SpanTable {
                     r[2] += blocks;
                     r[1] += blocks * s.elemSize;
                 } else {
-                    s.syncAllocCount();
                     long live = s.allocCount - s.pendingFrees();
                     r[0] += live;
                     r[1] += live * s.elemSize;
@@ -734,7 +732,6 @@ public class HeapCore extends SpanTable {
                         if (s.where != MSpan.IN_CACHE || s.state != MSpan.STATE_SMALL) {
                             throw new IllegalStateException("cache " + c.id + " holds " + s + " where=" + s.where);
                         }
-                        s.syncAllocCount();
                         s.checkInvariants();
                     }
                 }

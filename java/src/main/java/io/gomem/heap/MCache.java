@@ -155,7 +155,6 @@ final class MCache extends MCacheOwnerPad {
     /** Adds what the span cached for {@code spanClass} handed out since the last call to {@link #allocs}. */
     void countAllocs(int spanClass) {
         MSpan s = alloc[spanClass];
-        s.syncAllocCount();
         allocs[spanClass] += s.allocCount - s.cachedAllocCount;
         s.cachedAllocCount = s.allocCount;
     }

@@ -27,46 +27,6 @@ class MSpanTest {
         return s;
     }
 
-    /** The span's invariants, its allocation count synced first as its owner would. */
-    static void check(MSpan s) {
-        s.syncAllocCount();
-        s.checkInvariants();
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("classes")
-    void allocationCountFollowsFromFreeIndexAndAllocBits(int sizeClass) {
-        java.util.SplittableRandom r = new java.util.SplittableRandom(sizeClass);
-        MSpan s = span(sizeClass);
-        int n = SizeClasses.classObjects(sizeClass);
-        long size = SizeClasses.classSize(sizeClass);
-        java.util.BitSet live = new java.util.BitSet(n);
-        java.util.BitSet freed = new java.util.BitSet(n);
-        for (int step = 0; step < 5_000; step++) {
-            int op = r.nextInt(10);
-            if (op < 6) {
-                long p = s.alloc();
-                if (p != 0) {
-                    live.set((int) ((p - BASE) / size));
-                }
-            } else if (op < 9 && !live.isEmpty()) {
-                int i = live.nextSetBit(r.nextInt(n));
-                if (i < 0) {
-                    i = live.nextSetBit(0);
-                }
-                s.markFree(i, BASE + i * size);
-                live.clear(i);
-                freed.set(i);
-            } else {
-                s.sweep();
-                freed.clear();
-            }
-            // Allocated = live + freed but not yet swept; the count follows with no counting on allocation.
-            assertEquals(live.cardinality() + freed.cardinality(), s.countAllocated(), "step " + step);
-        }
-        check(s);
-    }
-
     static Stream<Arguments> classes() {
         return Stream.of(
                 Arguments.of(Named.of("class 1: 8 B, 1024 slots (16 words)", 1)),
@@ -85,8 +45,8 @@ class MSpanTest {
             assertEquals(BASE + (long) i * SizeClasses.classSize(sizeClass), s.alloc(), "slot " + i);
         }
         assertEquals(0, s.alloc(), "full");
-        assertEquals(n, s.countAllocated());
-        check(s);
+        assertEquals(n, s.allocCount);
+        s.checkInvariants();
     }
 
     @Test
@@ -116,12 +76,12 @@ class MSpanTest {
         assertEquals(freed.size(), s.pendingFrees());
         assertEquals(0, s.alloc(), "frees are not reused before a sweep");
         assertEquals(freed.size(), s.sweep());
-        assertEquals(n - freed.size(), s.allocCount, "the sweep counts");
+        assertEquals(n - freed.size(), s.allocCount);
         for (int i : freed) {
             assertEquals(BASE + i * size, s.alloc());
         }
         assertEquals(0, s.alloc());
-        check(s);
+        s.checkInvariants();
     }
 
     @Test
@@ -137,7 +97,7 @@ class MSpanTest {
         assertEquals(BASE + 10 * 48, s.alloc());
         assertEquals(BASE + 99 * 48, s.alloc());
         assertEquals(BASE + 100 * 48, s.alloc(), "then the never-used slots");
-        check(s);
+        s.checkInvariants();
     }
 
     record BadFree(int allocated, int[] frees, int bad, String mention) {
@@ -165,7 +125,7 @@ class MSpanTest {
         assertTrue(e.getMessage().contains(b.mention()) && e.getMessage().contains(Long.toHexString(BASE + b.bad() * 16L)),
                 e.getMessage());
         assertEquals(pending, s.pendingFrees());
-        check(s);
+        s.checkInvariants();
     }
 
     @Test
@@ -233,7 +193,7 @@ class MSpanTest {
         assertEquals(1024, s.pendingFrees());
         assertEquals(1024, s.sweep());
         assertEquals(0, s.allocCount);
-        check(s);
+        s.checkInvariants();
     }
 
     @Test
@@ -305,7 +265,7 @@ class MSpanTest {
             assertEquals(1024, ok.get(), "each slot freed exactly once");
             assertEquals(1024 * (threads - 1), refused.get());
             assertEquals(1024, s.pendingFrees());
-            check(s); // every mark is 1: no racing add left behind or carried
+            s.checkInvariants(); // every mark is 1: no racing add left behind or carried
             assertEquals(1024, s.sweep());
             assertEquals(0, s.allocCount);
         }
