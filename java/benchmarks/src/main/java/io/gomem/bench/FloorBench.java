@@ -30,8 +30,9 @@ import java.util.concurrent.TimeUnit;
  *       in the cache object's own fields; a free finds its span's number in an int table and its
  *       marks in one shared array.</li>
  *   <li>{@code goShape}: Go's shape, as gomem has it: size → class through a table, the cache
- *       holds one span object per span class, a free loads its span object from a table of spans
- *       and checks the address against the span's fields.</li>
+ *       holds one span object per span class (free index, alloc cache and alloc count, as Go's
+ *       {@code nextFreeFast} keeps them), a free loads its span object from a table of spans and
+ *       checks the address against the span's fields.</li>
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -198,6 +199,7 @@ public class FloorBench {
         int smallSlots;
         int freeIndex;
         long allocCache;
+        int allocCount;
         final long[] marks = new long[SLOTS / 32];
         volatile boolean notifyCentral;
     }
@@ -254,6 +256,7 @@ public class FloorBench {
             if (bit < 64 && result < s.nelems && ((result + 1) & 63) != 0) {
                 s.allocCache = cache >>> (bit + 1);
                 FREE_INDEX.setRelease(s, result + 1);
+                s.allocCount++;
                 return s.base + result * s.elemSize;
             }
             return goRefill(s);
@@ -266,8 +269,10 @@ public class FloorBench {
         int idx = s.freeIndex + Long.numberOfTrailingZeros(s.allocCache);
         if (idx >= s.nelems) {
             sweep(s.marks, 0, s.marks.length);
+            s.allocCount = 0;
             idx = 0;
         }
+        s.allocCount++;
         FREE_INDEX.setRelease(s, idx + 1);
         s.allocCache = -1L;
         return s.base + idx * s.elemSize;
