@@ -41,7 +41,8 @@ import java.lang.invoke.VarHandle;
  *       the span is not cached. {@link #freeIndex} is also read by freeing threads, so it is
  *       written with release semantics; a freer that obtained the address from an allocation
  *       (happens-before) sees an index above the slot or the slot's alloc bit.</li>
- *   <li>{@link #freeBits}: any thread, atomic read-modify-write only.</li>
+ *   <li>{@link #freeBits}: any thread; written only by atomic read-modify-writes (a plain read
+ *       may only decide whether to try one).</li>
  *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
  *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock;
  *       for a freed large span an {@link MCache} keeps, {@link #next} links its kept list and

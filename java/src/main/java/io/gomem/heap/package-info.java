@@ -4,7 +4,7 @@
  *
  * <h2>Layers (each calls only the one below)</h2>
  * <pre>
- *   HeapCore      P slots, the allocate / free entry points, MemStats, close (io.gomem.GoHeap on top)
+ *   HeapCore      P slots, the allocate / free entry points, MemStats, close (io.gomem.GoHeap extends it)
  *   Background    one daemon thread for all heaps: idle-cache flush, sweep, scavenge
  *   MCache        per P: one span per span class + the tiny allocator + freed large spans kept; no lock
  *   MCentral      per span class: partial and full spans; its own lock (spins, then parks)
@@ -31,8 +31,8 @@
  * Go's collector decides what is free and sweeping reclaims it; here the caller decides, and the
  * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
  * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
- * address is a live object's start (one multiply by the class's divMagic), and sets the slot's
- * bit in the span's free bits with one atomic operation. The slot is reused only after the span's
+ * address is a live object's start (one multiply by the class's divMagic), and adds one to the
+ * slot's two-bit mark in the span's free marks with one atomic add. The slot is reused only after the span's
  * owner sweeps it: the cache that holds it, in place, once the span is exhausted; or its MCentral
  * when the span is handed back or out. A span in the full set is armed so that its first free
  * queues it (lock-free) to move to the partial set; a span found with no live object goes back to
