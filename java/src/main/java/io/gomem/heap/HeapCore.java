@@ -34,7 +34,7 @@ import java.lang.foreign.MemorySegment;
  */
 public class HeapCore extends SpanTable {
     /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
-    public static final long MAX_ALLOC = 1L << 46;
+    static final long MAX_ALLOC = 1L << 46;
 
     final MHeap heap;
     final Scavenger scavenger;
@@ -57,7 +57,7 @@ public class HeapCore extends SpanTable {
      * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
      * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
      */
-    public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
+    protected record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
         public Config {
             if (procs < 1 || procs > 4096) {
                 throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
