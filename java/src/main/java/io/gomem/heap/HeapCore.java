@@ -24,13 +24,13 @@ import java.lang.foreign.MemorySegment;
  *
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, which it
- * then leaves taken for good ({@link MCache#closeLease}): an operation that got a lease got it
- * before the close and completes before the heap goes away, so the fast path need not read
- * {@code closed}; whoever finds no lease reads it. A small object's free takes no lease and does not read it: {@code close} makes the
- * heap forget its arenas, so a free after it finds no span and is refused as use after close; a
- * large object's free may take its thread's cache's lease without waiting, to keep the span
- * ({@link #keepLarge}), and then reads it like any lease holder. Everything else is in the
- * components' own guards.
+ * then leaves taken for good ({@link MCache#closeLease}): whoever holds a lease (an operation,
+ * the idle flush, a stop-the-world) got it before the close and completes before the heap goes
+ * away, so it need not read {@code closed}; whoever finds no lease reads it. A small object's
+ * free takes no lease and does not read it: {@code close} makes the heap forget its arenas, so a
+ * free after it finds no span and is refused as use after close; a large object's free may take
+ * its thread's cache's lease without waiting, to keep the span ({@link #keepLarge}). Everything
+ * else is in the components' own guards.
  */
 public class HeapCore extends SpanTable {
     /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
@@ -104,10 +104,7 @@ public class HeapCore extends SpanTable {
         int flushed = 0;
         for (MCache c : caches) {
             if (c.tryLease()) {
-                try {
-                    if (closed) {
-                        return flushed;
-                    }
+                try { // a lease taken means the heap is open: close leaves every lease taken
                     if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
                         c.releaseAll();
                         flushed++;
@@ -195,11 +192,7 @@ public class HeapCore extends SpanTable {
                     MCache c = cs[j];
                     long owner = c.owner;
                     boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : true;
-                    if (wanted && c.tryLease()) {
-                        if (closed) {
-                            c.release();
-                            throw closedException();
-                        }
+                    if (wanted && c.tryLease()) { // then the heap is open (close keeps every lease)
                         if (pass == 1) {
                             c.owner = tid;
                             c.ownerThread = Thread.currentThread();
@@ -435,7 +428,7 @@ public class HeapCore extends SpanTable {
         }
         if (c.tryLease()) {
             try {
-                return !closed && c.keepLarge(s);
+                return c.keepLarge(s);
             } finally {
                 c.release();
             }
@@ -447,10 +440,8 @@ public class HeapCore extends SpanTable {
     private long releaseKeptLarge() {
         long[] pages = new long[1];
         stopTheWorld(() -> {
-            if (!closed) {
-                for (MCache c : caches) {
-                    pages[0] += c.releaseLarge();
-                }
+            for (MCache c : caches) {
+                pages[0] += c.releaseLarge();
             }
         });
         return pages[0];
@@ -488,10 +479,7 @@ public class HeapCore extends SpanTable {
                 }
                 held++;
             }
-            if (closed) {
-                return false;
-            }
-            r.run();
+            r.run(); // every lease held: the heap is open (close keeps them all)
             return true;
         } finally {
             boolean closing = closed;
@@ -512,7 +500,6 @@ public class HeapCore extends SpanTable {
     public long releaseMemory() {
         long[] released = new long[1];
         stopTheWorld(() -> {
-            checkOpen();
             for (MCache c : caches) {
                 c.releaseAll();
             }
@@ -531,12 +518,6 @@ public class HeapCore extends SpanTable {
         return released[0];
     }
 
-    private void checkOpen() {
-        if (closed) {
-            throw closedException();
-        }
-    }
-
     /**
      * Live objects recomputed from every span's bitmaps (slow; quiescent only), as
      * {objects, slot bytes, live tiny blocks, live tiny objects}: objects counts each tiny object;
@@ -545,7 +526,6 @@ public class HeapCore extends SpanTable {
     long[] liveObjectsSlow() {
         long[] r = new long[4];
         stopTheWorld(() -> {
-            checkOpen();
             heap.forEachSpan(s -> {
                 if (s.state == MSpan.STATE_LARGE) {
                     if (s.largeState == 1) {
@@ -588,7 +568,6 @@ public class HeapCore extends SpanTable {
 
     /** Sweeps every span and reads every counter; caller holds every lease. */
     private Tally tally() {
-        checkOpen();
         int n = SizeClasses.NUM_SPAN_CLASSES + 1;
         long[] mallocs = new long[n];
         long[] frees = new long[n];
@@ -723,7 +702,6 @@ public class HeapCore extends SpanTable {
     /** Checks every component's invariants (stops the world for it). */
     public void checkInvariants() {
         stopTheWorld(() -> {
-            checkOpen();
             SizeClasses.checkInvariants();
             for (MCache c : caches) {
                 c.checkLargeKept();

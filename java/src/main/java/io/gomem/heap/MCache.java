@@ -177,9 +177,7 @@ final class MCache extends MCacheOwnerPad {
         // Exhausted. Frees may have come back to it meanwhile (the common alloc/free pattern):
         // the owner may sweep its own span and go on with it, with no lock at all.
         if (s != EMPTY && s.hasPendingFrees()) {
-            countAllocs(spanClass);
-            sweptInPlace[spanClass] += s.sweep();
-            s.cachedAllocCount = s.allocCount;
+            sweepInPlace(spanClass);
             sweepsInPlace++;
             p = s.alloc();
             if (p != 0) {
@@ -297,11 +295,17 @@ final class MCache extends MCacheOwnerPad {
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY && s.hasPendingFrees()) {
-                countAllocs(sc);
-                sweptInPlace[sc] += s.sweep();
-                s.cachedAllocCount = s.allocCount;
+                sweepInPlace(sc);
             }
         }
+    }
+
+    /** Sweeps the span cached for {@code spanClass} where it is: its allocations counted first, its reclaimed slots after. */
+    private void sweepInPlace(int spanClass) {
+        MSpan s = alloc[spanClass];
+        countAllocs(spanClass);
+        sweptInPlace[spanClass] += s.sweep();
+        s.cachedAllocCount = s.allocCount;
     }
 
     /**

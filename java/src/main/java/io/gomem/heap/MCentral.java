@@ -13,9 +13,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * set ({@link #fullHead}, an intrusive list), spans with no free slot when they were last swept.
  * A span moves full → partial on the first free that reaches it after it became full (the freer
  * is told by {@link MSpan#markFree} and pushes it on {@link #notified}, a lock-free stack that
- * the next operation under the lock drains, so a free never waits for the lock); a span with no live object goes back to the
- * {@link SpanSource} (the {@link MHeap}) at the next {@link #sweepAll}, so that its pages can serve
- * any class.
+ * the next operation under the lock drains, so a free never waits for the lock); a span with no
+ * live object goes back to the {@link SpanSource} (the {@link MHeap}) at the next
+ * {@link #sweepAll}, so that its pages can serve any class.
  *
  * <h2>Invariants</h2>
  * A span of this class is in exactly one place: cached by one MCache ({@code where == IN_CACHE}),

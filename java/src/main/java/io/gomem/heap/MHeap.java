@@ -489,8 +489,7 @@ public final class MHeap implements SpanSource {
         if (released) {
             return 0;
         }
-        long n = pageAlloc.scavenge(maxPages, unusedSink);
-        return n;
+        return pageAlloc.scavenge(maxPages, unusedSink);
     }
 
     /** Heap lock held. */

@@ -14,16 +14,16 @@ import java.lang.invoke.VarHandle;
  * <h2>Frees: mark, then sweep</h2>
  * Java has no collector, but the shape of Go's sweep fits explicit frees from any thread: a free
  * only adds one to the slot's two-bit mark in {@link #freeBits} (one atomic add, from any
- * thread; see {@link #markFree}); the slot is
- * reclaimed later, when whoever owns the span sweeps it ({@link #sweep()}), which folds the
- * pending frees into {@link #allocBits} and starts handing slots out from index 0 again.
+ * thread; see {@link #markFree}); the slot is reclaimed later, when whoever owns the span sweeps
+ * it ({@link #sweep()}), which folds the pending frees into {@link #allocBits} and starts handing
+ * slots out from index 0 again.
  *
  * <h2>Invariants</h2>
  * <ul>
  *   <li>A slot {@code i} of a small span is allocated iff {@code i < freeIndex} or its bit in
- *       {@link #allocBits} is set, and it is not yet reclaimed while its bit in
- *       {@link #freeBits} is nonzero. A free is legal only for an allocated slot whose free mark is
- *       clear; anything else is a double free or a foreign address.</li>
+ *       {@link #allocBits} is set, and it is not yet reclaimed while its mark in
+ *       {@link #freeBits} is nonzero. A free is legal only for an allocated slot whose mark is
+ *       zero; anything else is a double free or a foreign address.</li>
  *   <li>{@code allocCache} holds the complement of the alloc bits from {@code freeIndex} up to
  *       the end of its 64-slot word, shifted so that bit 0 is slot {@code freeIndex}.</li>
  *   <li>After {@link #sweep()}, {@code freeIndex == 0}, {@code allocCount} is the number of set
@@ -116,8 +116,8 @@ final class MSpan {
      * word {@code i / 32}; nonzero means freed, not yet swept. The mark is a count, so that a free
      * is one atomic add ({@code lock xadd}, 0.3–0.5 ns less per pair than the compare-and-swap
      * loop an atomic OR compiles to, measured, and no retries when frees meet on a word): a
-     * second free racing with the first makes it
-     * 2, not a carry into the neighbour's mark, and is undone ({@link #undoMark}).
+     * second free racing with the first makes it 2, not a carry into the neighbour's mark, and is
+     * undone ({@link #undoMark}).
      */
     static final int FREE_WORDS = SizeClasses.MAX_OBJECTS_PER_SPAN / 32;
     /** The low bit of every two-bit mark. */

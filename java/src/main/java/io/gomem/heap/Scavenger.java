@@ -36,7 +36,6 @@ final class Scavenger {
     final int retainExtraPercent;
     final int cpuPercent;
 
-
     Scavenger(MHeap heap, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
         if (softLimit <= 0 || hardLimit <= 0) {
             throw new IllegalArgumentException("memory limits must be positive: soft " + softLimit + ", hard " + hardLimit);

@@ -32,9 +32,9 @@
  * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
  * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
  * address is a live object's start (one multiply by the class's divMagic), and adds one to the
- * slot's two-bit mark in the span's free marks with one atomic add. The slot is reused only after the span's
- * owner sweeps it: the cache that holds it, in place, once the span is exhausted; or its MCentral
- * when the span is handed back or out. A span in the full set is armed so that its first free
+ * slot's two-bit mark in the span's free marks with one atomic add. The slot is reused only
+ * after the span's owner sweeps it: the cache that holds it, in place, once the span is
+ * exhausted; or its MCentral when the span is handed back or out. A span in the full set is armed so that its first free
  * queues it (lock-free) to move to the partial set; a span found with no live object goes back to
  * the heap, whose pages then serve any class.
  *
@@ -50,8 +50,8 @@
  *
  * <h2>Counting</h2>
  * Each P counts the slots its spans handed out when a span leaves it (Go counts at refill), and
- * the large objects it serves from kept spans; sweeps count what they reclaim; a MemStats snapshot holds
- * every P lease (no allocation in flight), sweeps everything, and reads the page heap's and OS
+ * the large objects it serves from kept spans; sweeps count what they reclaim; a MemStats
+ * snapshot holds every P lease (no allocation in flight), sweeps everything, and reads the page heap's and OS
  * layer's counters under the heap lock, where every OS transition of heap memory happens, so
  * the two agree to the byte.
  */
