@@ -2,6 +2,7 @@ package io.gomem.heap;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 
 /**
  * A run of whole 8 KiB pages: either one large object, or the slots of one size class.
@@ -13,8 +14,8 @@ import java.lang.invoke.VarHandle;
  *
  * <h2>Frees: mark, then sweep</h2>
  * Java has no collector, but the shape of Go's sweep fits explicit frees from any thread: a free
- * only adds one to the slot's two-bit mark in {@link #freeBits} (one atomic add, from any
- * thread; see {@link #markFree}); the slot is reclaimed later, when whoever owns the span sweeps
+ * only sets the slot's byte in {@link #freeMarks} (one atomic exchange, from any thread; see
+ * {@link #markFree}); the slot is reclaimed later, when whoever owns the span sweeps
  * it ({@link #sweep()}), which folds the pending frees into {@link #allocBits} and starts handing
  * slots out from index 0 again.
  *
@@ -22,12 +23,12 @@ import java.lang.invoke.VarHandle;
  * <ul>
  *   <li>A slot {@code i} of a small span is allocated iff {@code i < freeIndex} or its bit in
  *       {@link #allocBits} is set, and it is not yet reclaimed while its mark in
- *       {@link #freeBits} is nonzero. A free is legal only for an allocated slot whose mark is
+ *       {@link #freeMarks} is set. A free is legal only for an allocated slot whose mark is
  *       zero; anything else is a double free or a foreign address.</li>
  *   <li>{@code allocCache} holds the complement of the alloc bits from {@code freeIndex} up to
  *       the end of its 64-slot word, shifted so that bit 0 is slot {@code freeIndex}.</li>
  *   <li>After {@link #sweep()}, {@code freeIndex == 0}, {@code allocCount} is the number of set
- *       alloc bits, and no free bit of a slot at or above the old free index is lost.</li>
+ *       alloc bits, and a mark set while it ran is kept for the next sweep.</li>
  * </ul>
  *
  * <h2>Guards</h2>
@@ -41,8 +42,9 @@ import java.lang.invoke.VarHandle;
  *       the span is not cached. {@link #freeIndex} is also read by freeing threads, so it is
  *       written with release semantics; a freer that obtained the address from an allocation
  *       (happens-before) sees an index above the slot or the slot's alloc bit.</li>
- *   <li>{@link #freeBits}: any thread; written only by atomic read-modify-writes (a plain read
- *       may only decide whether to try one).</li>
+ *   <li>{@link #freeMarks}: set by any thread with an atomic exchange only (a plain read may
+ *       only decide whether to try one); cleared by the owner's sweep, one byte store per mark
+ *       it saw set.</li>
  *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
  *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock;
  *       for a freed large span an {@link MCache} keeps, {@link #next} links its kept list and
@@ -59,7 +61,13 @@ final class MSpan {
     static final int IN_PARTIAL = 1;
     static final int IN_FULL = 2;
 
-    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+    /** One free mark (a byte of {@link #freeMarks}). */
+    private static final VarHandle MARK = MethodHandles.arrayElementVarHandle(byte[].class);
+    /**
+     * Eight free marks read at once (a little-endian long view of {@link #freeMarks}; the JDK
+     * allows only plain access through a view of a byte array, so readers fence).
+     */
+    private static final VarHandle MARKS8 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle FREE_INDEX;
     private static final VarHandle NOTIFY;
     private static final VarHandle LARGE;
@@ -112,25 +120,22 @@ final class MSpan {
 
     // Any thread.
     /**
-     * Words of the free marks: two bits per slot, slot i at bits {@code 2 * (i % 32)} and up of
-     * word {@code i / 32}; nonzero means freed, not yet swept. The mark is a count, so that a free
-     * is one atomic add ({@code lock xadd}, 0.3–0.5 ns less per pair than the compare-and-swap
-     * loop an atomic OR compiles to, measured, and no retries when frees meet on a word): a
-     * second free racing with the first makes it 2, not a carry into the neighbour's mark, and is
-     * undone ({@link #undoMark}).
+     * The free marks: one byte per slot, slot i at {@code FREE_PAD + i}; 1 means freed, not yet
+     * swept. A free sets its slot's byte with one atomic exchange ({@code xchg}), so the mark is
+     * idempotent: however many frees of one object race, they write the same byte, and no free
+     * can reach another slot's mark (a two-bit count added atomically could carry into the next
+     * slot when four frees of one object raced). The sweep reads eight marks at a time and clears
+     * each mark it saw with a byte store, so a free that lands meanwhile is kept for the next sweep.
      */
-    static final int FREE_WORDS = SizeClasses.MAX_OBJECTS_PER_SPAN / 32;
-    /** The low bit of every two-bit mark. */
-    private static final long MARK_LOW = 0x5555_5555_5555_5555L;
+    final byte[] freeMarks = new byte[FREE_PAD + SizeClasses.MAX_OBJECTS_PER_SPAN + FREE_PAD];
     /**
-     * Unused words on each side of the free marks in {@link #freeBits} (word w is at
-     * {@code FREE_PAD + w}): the owner writes them on every free, so they must share no cache
-     * line with another span's fields, which another thread writes on every allocation (measured:
-     * two threads each allocating and freeing in their own span ran 3.5 times slower when the
-     * spans happened to lie next to each other on the Java heap).
+     * Unused bytes on each side of the free marks: frees write them from any thread, so they must
+     * share no cache line with another span's fields, which another thread writes on every
+     * allocation (measured: two threads each allocating and freeing in their own span ran 3.5
+     * times slower when the spans happened to lie next to each other on the Java heap). A
+     * multiple of 8, so that mark words (8 marks) are 8-byte aligned.
      */
-    static final int FREE_PAD = 8;
-    final long[] freeBits = new long[FREE_WORDS + 2 * FREE_PAD];
+    static final int FREE_PAD = 64;
     /** Set while the span sits in its central's full set: the first free must tell the central. */
     volatile boolean notifyCentral;
     /** Large spans: 1 while the object is live, 0 once freed (CAS guards double frees). */
@@ -168,7 +173,7 @@ final class MSpan {
         this.largeOffset = 0;
         this.needZero = needZero;
         java.util.Arrays.fill(allocBits, 0L);
-        java.util.Arrays.fill(freeBits, 0L);
+        java.util.Arrays.fill(freeMarks, (byte) 0);
         this.allocCount = 0;
         this.freeIndex = 0;
         this.allocCache = ~0L;
@@ -301,58 +306,45 @@ final class MSpan {
 
     /** True if slot {@code idx} is marked free but not yet swept. */
     boolean isFreePending(int idx) {
-        return ((long) WORDS.getVolatile(freeBits, FREE_PAD + (idx >>> 5)) & (3L << (idx << 1))) != 0;
+        return (byte) MARK.getVolatile(freeMarks, FREE_PAD + idx) != 0;
     }
 
     /**
      * Marks slot {@code idx} free. Returns normally if the slot was allocated and not yet freed;
      * throws IllegalStateException (a double free, or a slot never handed out) otherwise, with
      * nothing changed. Returns true if the span's central must be told (first free of a full span).
-     * One race is beyond it: a second free of an object racing with the sweep that reclaims the
-     * first is not detected (as in C allocators, a double free is caught when it can be).
+     * What this cannot see (see the package overview): a second free after the slot was swept and
+     * handed out again frees the new object, as in C; a second free racing with the sweep that
+     * reclaims the first may leave a mark that frees the slot's next object. Neither touches
+     * another slot.
      */
     boolean markFree(int idx, long addr) {
-        // Check first, then mark: once the bit is set, the owner may sweep it (and the slot) at any
+        // Check first, then mark: once the mark is set, the owner may sweep it (and the slot) at any
         // moment, so a check after the mark could see our own free already reclaimed.
         if (!isAllocated(idx)) {
             throw notLive(addr);
         }
-        int w = FREE_PAD + (idx >>> 5);
-        int shift = idx << 1; // mod 64
-        if ((freeBits[w] & (3L << shift)) != 0) {
+        int i = FREE_PAD + idx;
+        if (freeMarks[i] != 0) {
             throw doubleFree(addr); // the common double free: nothing written
         }
-        long old = (long) WORDS.getAndAdd(freeBits, w, 1L << shift);
-        if ((old & (3L << shift)) != 0) {
-            undoMark(w, shift); // a second free raced past the check with the first
-            throw doubleFree(addr);
+        if ((byte) MARK.getAndSet(freeMarks, i, (byte) 1) != 0) {
+            throw doubleFree(addr); // a second free raced past the check with the first: same byte, nothing to undo
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
     }
 
-    /**
-     * Takes back the one a racing second free added to a mark, if the mark still counts it (2 or
-     * more); if a sweep took the word meanwhile, it reclaimed the slot once, as for one free, and
-     * there is nothing to take back. Three frees of one object racing each other stay within the
-     * two bits; a fourth at once would carry into the next mark.
-     */
-    void undoMark(int w, int shift) {
-        for (;;) {
-            long v = (long) WORDS.getVolatile(freeBits, w);
-            if (((v >>> shift) & 3) < 2 || WORDS.weakCompareAndSet(freeBits, w, v, v - (1L << shift))) {
-                return;
-            }
-        }
+    /** Eight marks from slot {@code 8 * w} (any thread; an acquiring read); byte k is slot 8w + k's. */
+    private long marks8(int w) {
+        long v = (long) MARKS8.get(freeMarks, FREE_PAD + (w << 3)); // aligned: one 8-byte load
+        VarHandle.acquireFence();
+        return v;
     }
 
-    /** One bit per slot (bit k: slot k of the word's 32) for the nonzero marks of a free-marks word. */
-    static long markedSlots(long v) {
-        long x = (v | (v >>> 1)) & MARK_LOW;
-        x = (x | (x >>> 1)) & 0x3333_3333_3333_3333L;
-        x = (x | (x >>> 2)) & 0x0F0F_0F0F_0F0F_0F0FL;
-        x = (x | (x >>> 4)) & 0x00FF_00FF_00FF_00FFL;
-        x = (x | (x >>> 8)) & 0x0000_FFFF_0000_FFFFL;
-        return (x | (x >>> 16)) & 0xFFFF_FFFFL;
+    /** One bit per slot (bit k: slot k of the eight) for the nonzero marks of {@code v}, eight 0/1 bytes. */
+    static int markedSlots(long v) {
+        // Each byte is 0 or 1; the multiply gathers byte k's low bit into bit 56 + k (no carries).
+        return (int) (((v & 0x0101_0101_0101_0101L) * 0x0102_0408_1020_4080L) >>> 56);
     }
 
     // Cold: exception building kept out of the hot methods so that they stay small and inline.
@@ -368,9 +360,10 @@ final class MSpan {
 
     /** Arms {@link #notifyCentral} as the span enters the full set; true if frees already arrived. */
     boolean armNotify() {
-        notifyCentral = true; // volatile write, then a volatile read of the free bits (Dekker with markFree)
-        for (int w = 0; w < FREE_WORDS; w++) {
-            if ((long) WORDS.getVolatile(freeBits, FREE_PAD + w) != 0) {
+        notifyCentral = true; // a volatile write, then a fenced read of the marks (Dekker with markFree)
+        VarHandle.fullFence();
+        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
+            if (marks8(w) != 0) {
                 return NOTIFY.compareAndSet(this, true, false);
             }
         }
@@ -404,11 +397,19 @@ final class MSpan {
         }
         int reclaimed = 0;
         int count = 0;
-        for (int fw = 0, fwords = (nelems + 31) >>> 5; fw < fwords; fw++) {
-            if ((long) WORDS.getVolatile(freeBits, FREE_PAD + fw) != 0) {
-                long f = markedSlots((long) WORDS.getAndSet(freeBits, FREE_PAD + fw, 0L));
-                allocBits[fw >>> 1] &= ~(f << ((fw & 1) << 5));
-                reclaimed += Long.bitCount(f);
+        for (int w = 0, mwords = (nelems + 7) >>> 3; w < mwords; w++) {
+            long v = marks8(w);
+            if (v != 0) {
+                int f = markedSlots(v);
+                int base = FREE_PAD + (w << 3);
+                for (int m = f; m != 0; m &= m - 1) {
+                    MARK.setRelease(freeMarks, base + Integer.numberOfTrailingZeros(m), (byte) 0); // only marks seen
+                }
+                int shift = (w & 7) << 3;
+                // A mark on a slot that is not allocated is a double free that raced a sweep: dropped.
+                long live = f & (allocBits[w >>> 3] >>> shift) & 0xFF;
+                allocBits[w >>> 3] &= ~(live << shift);
+                reclaimed += Long.bitCount(live);
             }
         }
         for (int w = 0; w < words; w++) {
@@ -425,8 +426,8 @@ final class MSpan {
 
     /** True if some free is waiting for a sweep (any thread; a snapshot). */
     boolean hasPendingFrees() {
-        for (int w = 0, words = (nelems + 31) >>> 5; w < words; w++) {
-            if ((long) WORDS.getVolatile(freeBits, FREE_PAD + w) != 0) {
+        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
+            if (marks8(w) != 0) {
                 return true;
             }
         }
@@ -463,8 +464,8 @@ final class MSpan {
     /** Objects whose free is pending (any thread; a snapshot). */
     int pendingFrees() {
         int n = 0;
-        for (int w = 0; w < FREE_WORDS; w++) {
-            n += Long.bitCount(markedSlots((long) WORDS.getVolatile(freeBits, FREE_PAD + w)));
+        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
+            n += Integer.bitCount(markedSlots(marks8(w)));
         }
         return n;
     }
@@ -484,19 +485,11 @@ final class MSpan {
             if (count != allocCount) {
                 throw new IllegalStateException(this + ": allocCount " + allocCount + " but " + count + " slots allocated");
             }
-            for (int w = 0; w < 2 * FREE_PAD + FREE_WORDS; w++) {
-                if ((w < FREE_PAD || w >= FREE_PAD + FREE_WORDS) && freeBits[w] != 0) {
-                    throw new IllegalStateException(this + ": free bits padding written at word " + w);
-                }
-            }
-            for (int i = nelems; i < allocBits.length * 64; i++) {
-                if (isFreePending(i)) {
-                    throw new IllegalStateException(this + ": free mark beyond nelems at " + i);
-                }
-            }
-            for (int i = 0; i < nelems; i++) {
-                if (((freeBits[FREE_PAD + (i >>> 5)] >>> (i << 1)) & 3) > 1) {
-                    throw new IllegalStateException(this + ": free mark of slot " + i + " counts two frees");
+            for (int b = 0; b < freeMarks.length; b++) {
+                int slot = b - FREE_PAD;
+                if (freeMarks[b] != 0 && (slot < 0 || slot >= nelems || freeMarks[b] != 1)) {
+                    throw new IllegalStateException(this + ": free mark " + freeMarks[b] + " at byte " + b
+                            + (slot < 0 || slot >= nelems ? ", outside the span's " + nelems + " slots" : ""));
                 }
             }
         }
