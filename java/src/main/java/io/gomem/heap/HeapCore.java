@@ -1,8 +1,11 @@
 package io.gomem.heap;
 
+import io.gomem.os.MemoryLimitExceededException;
 import io.gomem.os.OsMemory;
 
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The heap's entry points for the public API ({@code io.gomem.GoHeap}): the P slots of
@@ -33,8 +36,11 @@ import java.lang.foreign.MemorySegment;
  * else is in the components' own guards.
  */
 public class HeapCore extends SpanTable {
-    /** Largest object gomem hands out: 64 TiB (the 48-bit address space has 256 TiB). */
-    static final long MAX_ALLOC = 1L << 46;
+    /**
+     * Largest object size, and largest alignment, gomem accepts: 8 TiB. A span's page count is
+     * an {@code int}: size plus alignment padding stays under 2^31 pages of 8 KiB.
+     */
+    static final long MAX_ALLOC = 1L << 43;
 
     final MHeap heap;
     final Scavenger scavenger;
@@ -46,6 +52,30 @@ public class HeapCore extends SpanTable {
      * shares within 25% of even). Immutable.
      */
     final MCache[] slots;
+    /**
+     * The table the lease fast path reads: {@link #slots}, or {@link #stopped} while a
+     * stop-the-world is pending or running, and for good once the heap is closed. Written only
+     * by the stop-the-world, under {@link #stwLock}.
+     */
+    private volatile MCache[] picks;
+    /** As long as {@link #slots}, every entry {@link #STOPPED}: no thread's fast path gets a lease from it. */
+    private final MCache[] stopped;
+    /** Owned by nobody, its lease closed: the entry of {@link #stopped}. */
+    private static final MCache STOPPED = new MCache(null, -1);
+
+    static {
+        STOPPED.owner = -1;
+        STOPPED.closeLease();
+    }
+
+    /** One stop-the-world at a time (close is one); parks its waiters. */
+    private final ReentrantLock stwLock = new ReentrantLock();
+    /**
+     * Threads that found no free P queue on this lock, parked; its holder alone polls for a P
+     * ({@link #leaseWait}), and {@link #poller} names it so that a stop-the-world ending can wake it.
+     */
+    private final ReentrantLock waitLock = new ReentrantLock();
+    private volatile Thread poller;
     private volatile boolean closed;
 
     /**
@@ -88,6 +118,9 @@ public class HeapCore extends SpanTable {
         for (int i = 0; i < slots.length; i++) {
             slots[i] = caches[i % procs];
         }
+        this.stopped = new MCache[slots.length];
+        java.util.Arrays.fill(stopped, STOPPED);
+        this.picks = slots;
         Background.register(this);
         HeapEvents.init();
     }
@@ -158,56 +191,103 @@ public class HeapCore extends SpanTable {
 
     /**
      * Leases a P: the cache this thread's id picks if this thread owns it (one CAS), else
-     * {@link #leaseSlow}.
+     * {@link #leaseSlow}. While the world stops (and after close) {@link #picks} holds only
+     * {@link #STOPPED}, so every caller goes the slow way and waits.
      */
     private MCache lease() {
         long tid = Thread.currentThread().threadId();
-        MCache[] t = slots;
+        MCache[] t = picks;
         MCache c = t[(int) tid & (t.length - 1)];
         if (c.owner == tid && c.tryLease()) {
             return c; // no closed check: close leaves every lease taken (MCache.closeLease)
         }
-        return leaseSlow(c.id, tid);
+        return leaseSlow(tid);
     }
 
     /** Caches looked at for one this thread owns, or one nobody owns, before taking any free one. */
     private static final int PROBES = 4;
+    /** Tries before a waiter parks, and the longest it parks between tries. */
+    private static final int SPINS = 32;
+    private static final long MAX_PARK_NANOS = 1_000_000;
+
+    /** The {@code k}-th wait of a poller: a PAUSE for the first {@link #SPINS}, then a park from 1 µs doubling to 1 ms. */
+    private void backOff(int k) {
+        if (k < SPINS) {
+            Thread.onSpinWait();
+        } else {
+            LockSupport.parkNanos(this, Math.min(MAX_PARK_NANOS, 1_000L << Math.min(20, k - SPINS)));
+        }
+    }
+
+    /** A free P now (see {@link #tryLeaseAny}), else waits for one ({@link #leaseWait}). */
+    private MCache leaseSlow(long tid) {
+        MCache c = picks == slots ? tryLeaseAny(tid) : null; // while the world stops, the Ps are its
+        return c != null ? c : leaseWait(tid);
+    }
 
     /**
-     * Finds a P for thread {@code tid}, trying caches in order from {@code i}: among the next
-     * {@link #PROBES}, one this thread owns, then one nobody owns (the thread claims it); else
-     * any free one, borrowed without claiming it. So threads whose ids pick the same cache
-     * settle on different ones instead of taking turns on one and sharing its spans (Go binds an
-     * M to a P the same way while it runs), and with more threads than caches the owners keep
-     * their fast path while the others borrow. The idle flush frees a cache for claiming again
-     * once its owner has ended or done nothing for a period.
+     * One look for a free P for thread {@code tid}, trying caches in order from the one its id
+     * picks: among the next {@link #PROBES}, one this thread owns, then one nobody owns (the
+     * thread claims it); else any free one, borrowed without claiming it; null if all are
+     * leased. So threads whose ids pick the same cache settle on different ones instead of
+     * taking turns on one and sharing its spans (Go binds an M to a P the same way while it
+     * runs), and with more threads than caches the owners keep their fast path while the others
+     * borrow. The idle flush frees a cache for claiming again once its owner has ended or done
+     * nothing for a period.
      */
-    private MCache leaseSlow(int i, long tid) {
+    private MCache tryLeaseAny(long tid) {
         MCache[] cs = caches;
         int n = cs.length;
+        int i = slots[(int) tid & (slots.length - 1)].id;
         int probes = Math.min(PROBES, n);
-        for (int round = 0; ; round++) {
-            for (int pass = 0; pass < 3; pass++) {
-                for (int k = 0, j = i, m = pass < 2 ? probes : n; k < m; k++, j = j + 1 == n ? 0 : j + 1) {
-                    MCache c = cs[j];
-                    long owner = c.owner;
-                    boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : true;
-                    if (wanted && c.tryLease()) { // then the heap is open (close keeps every lease)
-                        if (pass == 1) {
-                            c.owner = tid;
-                            c.ownerThread = Thread.currentThread();
-                        }
+        for (int pass = 0; pass < 3; pass++) {
+            for (int k = 0, j = i, m = pass < 2 ? probes : n; k < m; k++, j = j + 1 == n ? 0 : j + 1) {
+                MCache c = cs[j];
+                long owner = c.owner;
+                boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : true;
+                if (wanted && c.tryLease()) { // then the heap is open (close keeps every lease)
+                    if (pass == 1) {
+                        c.owner = tid;
+                        c.ownerThread = Thread.currentThread();
+                    }
+                    return c;
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Waits for a P when none is free or the world is stopping. Waiters queue on
+     * {@link #waitLock}, parked (a virtual thread gives its carrier back, so a lease holder that
+     * needs one gets it); the lock's holder alone polls, backing off from PAUSE to parks of up
+     * to 1 ms, since a lease is given back with a plain store that wakes nobody (the fast path
+     * stays free of a wake-up check). A stop-the-world that ends unparks the poller. Ignores
+     * interrupts, as a lock acquisition does, and keeps the interrupt status.
+     */
+    private MCache leaseWait(long tid) {
+        waitLock.lock();
+        boolean interrupted = false;
+        try {
+            poller = Thread.currentThread();
+            for (int k = 0; ; k++) {
+                if (picks == slots) {
+                    MCache c = tryLeaseAny(tid);
+                    if (c != null) {
                         return c;
                     }
                 }
+                if (closed) {
+                    throw closedException();
+                }
+                backOff(k);
+                interrupted |= Thread.interrupted();
             }
-            if (closed) {
-                throw closedException();
-            }
-            if (round < 8) {
-                Thread.onSpinWait();
-            } else {
-                Thread.yield(); // lets a virtual thread that holds a lease get its carrier back
+        } finally {
+            poller = null;
+            waitLock.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
     }
@@ -229,6 +309,15 @@ public class HeapCore extends SpanTable {
         } else {
             return allocate(size, 1, false);
         }
+        try {
+            return allocSmall(sc);
+        } catch (MemoryLimitExceededException e) {
+            return retryAfterLimit(size, 1, false);
+        }
+    }
+
+    /** One small object of span class {@code sc}, not zeroed, under a lease. */
+    private long allocSmall(int sc) {
         MCache c = lease();
         try {
             return c.allocSmall(sc);
@@ -245,7 +334,11 @@ public class HeapCore extends SpanTable {
     protected long allocateZeroed(long size, long align) {
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
                 && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
-            return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
+            try {
+                return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
+            } catch (MemoryLimitExceededException e) {
+                return retryAfterLimit(size, align, true);
+            }
         }
         return allocate(size, align, true);
     }
@@ -255,6 +348,25 @@ public class HeapCore extends SpanTable {
      * zeroed if {@code zero}; returns the address.
      */
     protected long allocate(long size, long align, boolean zero) {
+        try {
+            return allocateOnce(size, align, zero);
+        } catch (MemoryLimitExceededException e) {
+            return retryAfterLimit(size, align, zero);
+        }
+    }
+
+    /**
+     * After an allocation met the hard limit: returns every free page to the OS (the P caches
+     * flushed, their kept large spans given back, every span class swept: all that frees made
+     * free) and tries once more; if it still does not fit, the limit error stands.
+     */
+    private long retryAfterLimit(long size, long align, boolean zero) {
+        releaseMemory();
+        return allocateOnce(size, align, zero);
+    }
+
+    /** {@link #allocate} without the retry after the hard limit. */
+    private long allocateOnce(long size, long align, boolean zero) {
         if (size <= SizeClasses.MAX_SMALL_SIZE && size >= 0 && align > 0 && align <= 8 && (align & (align - 1)) == 0) {
             if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
                 MCache c = lease();
@@ -283,51 +395,48 @@ public class HeapCore extends SpanTable {
                 return allocSmall(SizeClasses.spanClass(cls, !zero), zero);
             }
         }
-        if (closed) {
-            throw closedException();
-        }
-        MSpan s = null;
-        long npages = (size + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
-        if (npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE) {
-            MCache c = lease();
-            try {
-                s = c.reuseLarge((int) npages, size);
-            } finally {
-                c.release();
-            }
-        }
-        if (s == null) {
-            try {
-                s = heap.allocLarge(size, Math.max(align, 1));
-            } catch (io.gomem.os.MemoryLimitExceededException e) {
-                // Spans the P caches keep count against the limit: give them back and try once more.
-                if (releaseKeptLarge() == 0) {
-                    throw e;
-                }
-                s = heap.allocLarge(size, Math.max(align, 1));
-            }
-        }
-        long p = s.base + s.largeOffset;
-        if (zero && s.needZero) {
-            clear(p, size);
-        }
-        return p;
+        return allocateLarge(size, align, zero);
     }
 
-    private long allocSmall(int sc, boolean zero) {
+    /**
+     * A large object: a kept span of the same page count from this P's cache, else a new span
+     * from the heap; zeroed (if asked and the memory may be dirty) before the lease is given
+     * back, so that close, which waits for every lease, never unmaps memory under the fill.
+     */
+    private long allocateLarge(long size, long align, boolean zero) {
+        long npages = (size + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
         MCache c = lease();
-        long p;
-        boolean dirty;
         try {
-            p = c.allocSmall(sc);
-            dirty = zero && c.alloc[sc].needZero;
+            MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
+                    ? c.reuseLarge((int) npages, size) : null;
+            if (s == null) {
+                s = heap.allocLarge(size, align);
+            }
+            long p = s.base + s.largeOffset;
+            if (zero && s.needZero) {
+                clear(p, size);
+            }
+            return p;
         } finally {
             c.release();
         }
-        if (dirty) {
-            clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
+    }
+
+    /**
+     * One small object of span class {@code sc}, cleared if {@code zero} and its span may hold
+     * old data; the clear happens under the lease (see {@link #allocateLarge}).
+     */
+    private long allocSmall(int sc, boolean zero) {
+        MCache c = lease();
+        try {
+            long p = c.allocSmall(sc);
+            if (zero && c.alloc[sc].needZero) { // the span that served p
+                clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
+            }
+            return p;
+        } finally {
+            c.release();
         }
-        return p;
     }
 
     /** All of memory, for zeroing small objects without creating a segment per call. */
@@ -343,13 +452,13 @@ public class HeapCore extends SpanTable {
             throw new IllegalArgumentException("size " + size + " is negative: sizes are 0 to " + MAX_ALLOC + " bytes");
         }
         if (size > MAX_ALLOC) {
-            throw new IllegalArgumentException("size " + size + " exceeds the largest object, " + MAX_ALLOC + " bytes (64 TiB)");
+            throw new IllegalArgumentException("size " + size + " exceeds the largest object, " + MAX_ALLOC + " bytes (8 TiB)");
         }
         if (align <= 0 || (align & (align - 1)) != 0) {
             throw new IllegalArgumentException("alignment " + align + " is not a power of two");
         }
         if (align > MAX_ALLOC) {
-            throw new IllegalArgumentException("alignment " + align + " exceeds " + MAX_ALLOC);
+            throw new IllegalArgumentException("alignment " + align + " exceeds the largest, " + MAX_ALLOC + " bytes (8 TiB)");
         }
     }
 
@@ -374,8 +483,11 @@ public class HeapCore extends SpanTable {
             throw closedException();
         }
         if (s == null) {
-            throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
-                    + ": not an address this heap returned (no span of this heap holds it)");
+            throw heap.isMapped(addr)
+                    ? new IllegalStateException("free of 0x" + Long.toHexString(addr) + ": no live object there"
+                            + " (a double free of an object whose pages went back to the heap, or never allocated)")
+                    : new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                            + ": not an address this heap returned (no span of this heap holds it)");
         }
         switch (s.state) {
             case MSpan.STATE_LARGE -> {
@@ -436,24 +548,34 @@ public class HeapCore extends SpanTable {
         return false;
     }
 
-    /** Gives the large spans every P cache keeps back to the heap; returns the pages. Holds no lease. */
-    private long releaseKeptLarge() {
-        long[] pages = new long[1];
-        stopTheWorld(() -> {
-            for (MCache c : caches) {
-                pages[0] += c.releaseLarge();
-            }
-        });
-        return pages[0];
-    }
-
-    /** The usable size of the object at {@code addr}: its slot size, or the large object's size. */
+    /**
+     * The usable size of the live object at {@code addr}: its slot size, the large object's
+     * size, or a tiny object's own bytes (up to where the next object in its block starts), so
+     * that the usable ranges of live objects never overlap. Throws for anything that is not a
+     * live object's start (freed, interior, foreign).
+     */
     public long usableSize(long addr) {
-        MSpan s = heap.spanOf(addr);
-        if (s == null || s.state == MSpan.STATE_FREE || (s.state == MSpan.STATE_LARGE && s.largeState == 0)) {
-            throw new IllegalArgumentException("0x" + Long.toHexString(addr) + " is not an object of this heap");
+        if (closed) {
+            throw closedException();
         }
-        return s.spanClass == MHeap.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE - ((addr - s.base) & 15) : s.elemSize;
+        MSpan s = heap.spanOf(addr);
+        if (s != null && s.state == MSpan.STATE_SMALL) {
+            if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
+                long n = MCache.tinyUsable(s, addr);
+                if (n > 0) {
+                    return n;
+                }
+            } else {
+                int idx = s.slotOf(addr);
+                if (idx >= 0 && s.isAllocated(idx) && !s.isFreePending(idx)) {
+                    return s.elemSize;
+                }
+            }
+        } else if (s != null && s.state == MSpan.STATE_LARGE && s.largeState == 1 && addr == s.base + s.largeOffset) {
+            return s.elemSize;
+        }
+        throw new IllegalArgumentException("usableSize of 0x" + Long.toHexString(addr)
+                + ": not a live object's start (freed, an interior address, or not from this heap)");
     }
 
     /** Runs {@code r} while holding every P slot's lease: no allocation is in flight. */
@@ -466,16 +588,28 @@ public class HeapCore extends SpanTable {
     /**
      * Runs {@code r} while holding every P slot's lease, unless the heap is closed (then returns
      * false, having run nothing). Once {@code r} has closed the heap, the leases stay taken.
+     *
+     * <p>The protocol: one stop-the-world at a time ({@link #stwLock}). It first points
+     * {@link #picks} at {@link #stopped}, so that no operation starting now takes a lease (they
+     * wait in {@link #leaseWait}); then it takes each lease as the operation holding it ends,
+     * backing off to parks (a holder may be a virtual thread that needs this carrier); then runs
+     * {@code r}; then gives the leases back (closes them, if {@code r} closed the heap), restores
+     * {@link #picks} and wakes the poller. A thread holding a lease never stops the world (it
+     * would wait for itself): the allocation paths give theirs back before they call in here.
      */
     private boolean stopTheWorldIfOpen(Runnable r) {
+        stwLock.lock();
+        boolean interrupted = false;
         int held = 0;
         try {
+            if (closed) {
+                return false;
+            }
+            picks = stopped;
             for (MCache c : caches) {
-                while (!c.tryLease()) {
-                    if (closed) {
-                        return false; // its leases stay taken for good
-                    }
-                    Thread.onSpinWait();
+                for (int k = 0; !c.tryLease(); k++) { // an operation in flight: it ends without us
+                    backOff(k);
+                    interrupted |= Thread.interrupted();
                 }
                 held++;
             }
@@ -489,6 +623,17 @@ public class HeapCore extends SpanTable {
                 } else {
                     caches[i].release();
                 }
+            }
+            if (!closing) {
+                picks = slots;
+            }
+            Thread p = poller;
+            if (p != null) {
+                LockSupport.unpark(p);
+            }
+            stwLock.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
     }

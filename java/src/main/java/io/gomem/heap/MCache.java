@@ -22,9 +22,12 @@ import java.lang.invoke.VarHandle;
  *
  * <h2>Tiny blocks</h2>
  * Objects under 16 bytes with no zeroing share 16-byte blocks (Go's tiny allocator). A block's
- * mask in {@link MSpan#tinyMasks} has bit k set while the tiny object at offset k is live, and
- * bit {@link #TINY_OWNED} while it is this cache's current block. Whoever clears the last bit
- * (a freeing thread, or this cache moving to a new block) frees the block's slot in its span.
+ * mask in {@link MSpan#tinyMasks} has bit k set while the tiny object at offset k is live, bit
+ * {@link #TINY_OWNED} while it is this cache's current block, and bit {@code 16 + e} for every
+ * object that ends at offset e &lt; 16 (set with the object, never cleared until the block is
+ * reused): objects are placed in address order, so a live object's end is the first end bit
+ * after its start, or 16 ({@link #tinyUsable}). Whoever clears the last start bit and the owned
+ * bit (a freeing thread, or this cache moving to a new block) frees the block's slot in its span.
  *
  * <h2>Freed large objects</h2>
  * A large object of at most {@link #LARGE_MAX_PAGES} pages freed by a thread that gets this
@@ -47,6 +50,8 @@ import java.lang.invoke.VarHandle;
  */
 final class MCache extends MCacheOwnerPad {
     static final int TINY_OWNED = 1 << 16;
+    /** The start bits and the owned bit: the block's slot is free once these are all clear. */
+    private static final int TINY_LIVE = TINY_OWNED | (TINY_OWNED - 1);
     private static final VarHandle LEASE;
     private static final VarHandle MASKS = MethodHandles.arrayElementVarHandle(int[].class);
 
@@ -221,7 +226,7 @@ final class MCache extends MCacheOwnerPad {
             off = (off + 1) & ~1;
         }
         if (tiny != 0 && off + size <= SizeClasses.TINY_SIZE) {
-            MASKS.getAndBitwiseOr(tinySpan.tinyMasks, tinyIdx, 1 << off);
+            MASKS.getAndBitwiseOr(tinySpan.tinyMasks, tinyIdx, (1 << off) | tinyEnd(off + (int) size));
             tinyOffset = (int) (off + size);
             tinyObjects++;
             return tiny + off;
@@ -229,7 +234,7 @@ final class MCache extends MCacheOwnerPad {
         long block = allocSmall(MHeap.TINY_SPAN_CLASS);
         MSpan s = alloc[MHeap.TINY_SPAN_CLASS];
         int idx = (int) ((block - s.base) >>> 4);
-        MASKS.setVolatile(s.tinyMasks, idx, TINY_OWNED | 1);
+        MASKS.setVolatile(s.tinyMasks, idx, TINY_OWNED | 1 | tinyEnd((int) size));
         dropTinyBlock();
         tiny = block;
         tinySpan = s;
@@ -243,7 +248,7 @@ final class MCache extends MCacheOwnerPad {
     void dropTinyBlock() {
         if (tiny != 0) {
             int old = (int) MASKS.getAndBitwiseAnd(tinySpan.tinyMasks, tinyIdx, ~TINY_OWNED);
-            if (old == TINY_OWNED) {
+            if ((old & TINY_LIVE) == TINY_OWNED) {
                 freeTinyBlock(heap, tinySpan, tinyIdx);
             }
             tiny = 0;
@@ -271,7 +276,7 @@ final class MCache extends MCacheOwnerPad {
             }
             int now = old & ~bit;
             if (MASKS.compareAndSet(masks, idx, old, now)) {
-                if (now == 0) {
+                if ((now & TINY_LIVE) == 0) {
                     freeTinyBlock(heap, s, idx);
                 }
                 return;
@@ -283,6 +288,30 @@ final class MCache extends MCacheOwnerPad {
         if (s.markFree(idx, s.base + ((long) idx << 4))) {
             heap.central[MHeap.TINY_SPAN_CLASS].onFree(s);
         }
+    }
+
+    /** The end bit of a tiny object ending at offset {@code end} (1..16); none for 16, the block's end. */
+    private static int tinyEnd(int end) {
+        return end < SizeClasses.TINY_SIZE ? 1 << (16 + end) : 0;
+    }
+
+    /**
+     * The bytes of the live tiny object at {@code addr} in tiny span {@code s}, from its start to
+     * the next end bit (or the block's end); 0 if no live tiny object starts there. Any thread.
+     */
+    static long tinyUsable(MSpan s, long addr) {
+        long off = addr - s.base;
+        int idx = (int) (off >>> 4);
+        int k = (int) (off & 15);
+        if (off < 0 || idx >= s.nelems) {
+            return 0;
+        }
+        int m = (int) MASKS.getVolatile(s.tinyMasks, idx);
+        if ((m & (1 << k)) == 0) {
+            return 0;
+        }
+        int ends = (m >>> 16) & ~1 & (-1 << (k + 1)); // bit e: an object ends at e, for e > k
+        return (ends == 0 ? SizeClasses.TINY_SIZE : Integer.numberOfTrailingZeros(ends)) - k;
     }
 
     /** Live tiny objects in block {@code idx} of tiny span {@code s}. */

@@ -1,8 +1,6 @@
 package io.gomem.heap;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -27,8 +25,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #lock} guards every field but {@link #notified} (CAS only) and the
  * {@code where/next/prev} fields of the spans here; {@link MSpan#notifiedNext} belongs to whoever
  * pushed the span until the drain, which holds the lock.
- * Spans are got from and given to the heap after unlocking; releasing a span's free OS pages
- * takes the heap lock inside this one: the lock order is MCentral → heap → OS layer.
+ * New spans are got from the heap after unlocking; sweepAll gives empty spans back, and
+ * releasing a span's free OS pages takes the heap lock, inside this one: the lock order is
+ * MCentral → heap → OS layer.
  */
 final class MCentral {
     final int spanClass;
@@ -102,7 +101,18 @@ final class MCentral {
         }
         if (got != null) {
             if (got.releasedMask != 0) {
-                heap.reuseSpanPages(got); // the cache's now: no other thread touches its slots
+                try {
+                    heap.reuseSpanPages(got); // the cache's now: no other thread touches its slots
+                } catch (RuntimeException | Error e) { // the limit refused it: it stays here, as it was
+                    lock.lock();
+                    try {
+                        got.where = MSpan.IN_PARTIAL;
+                        partial.addFirst(got);
+                    } finally {
+                        lock.unlock();
+                    }
+                    throw e;
+                }
             }
             return got;
         }
@@ -171,9 +181,14 @@ final class MCentral {
         }
     }
 
-    /** Sweeps every partial span and returns wholly free ones to the heap; returns spans released. */
+    /**
+     * Sweeps every partial span and returns wholly free ones to the heap; returns spans released.
+     * The spans go back before the lock is given up (the lock order allows the heap lock inside
+     * this one): a releaseMemory that sweeps this class after a concurrent sweep (the background
+     * thread's) then finds every span it freed already in the page heap, to be returned to the OS.
+     */
     int sweepAll() {
-        List<MSpan> empty = new ArrayList<>();
+        int freed = 0;
         lock.lock();
         try {
             drainNotified();
@@ -182,8 +197,9 @@ final class MCentral {
                 MSpan s = partial.pollFirst();
                 sweptFrees += s.sweep();
                 if (s.allocCount == 0) {
-                    empty.add(s);
                     spans--;
+                    freed++;
+                    heap.freeSpan(s);
                 } else if (s.allocCount < s.nelems) {
                     partial.addLast(s);
                 } else {
@@ -193,10 +209,7 @@ final class MCentral {
         } finally {
             lock.unlock();
         }
-        for (MSpan e : empty) {
-            heap.freeSpan(e);
-        }
-        return empty.size();
+        return freed;
     }
 
     /**

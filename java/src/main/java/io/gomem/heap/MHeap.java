@@ -243,14 +243,15 @@ public final class MHeap implements SpanSource {
      * two); the object starts at {@code base + largeOffset}.
      */
     MSpan allocLarge(long size, long align) {
-        long extra = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
-        long bytes = size + extra;
-        if (bytes < size || bytes > (1L << 46)) {
-            throw new IllegalArgumentException("allocation of " + size + " B aligned to " + align
-                    + " exceeds the largest heap object (64 TiB)");
+        if (size < 0 || size > HeapCore.MAX_ALLOC || align < 1 || align > HeapCore.MAX_ALLOC || (align & (align - 1)) != 0) {
+            throw new IllegalArgumentException("large object of " + size + " B aligned to " + align
+                    + ": size and alignment must be within 0.." + HeapCore.MAX_ALLOC + " and the alignment a power of two");
         }
-        long npagesL = (bytes + PAGE_SIZE - 1) >>> PAGE_SHIFT;
-        int npages = Math.toIntExact(npagesL);
+        // Room for the object at its aligned start within the span: a zero-size object still
+        // takes a byte, so that its address lies inside its own span, not at the next one's base.
+        long extra = align > PAGE_SIZE ? align - PAGE_SIZE : 0;
+        long bytes = Math.max(size, 1) + extra;
+        int npages = (int) ((bytes + PAGE_SIZE - 1) >>> PAGE_SHIFT); // < 2^31: both terms are at most MAX_ALLOC
         lock.lock();
         try {
             long base = allocPages(npages);
@@ -299,9 +300,6 @@ public final class MHeap implements SpanSource {
         if (released) {
             return; // a free that raced with close: the pages are gone already
         }
-        if (s.releasedMask != 0) {
-            reuseSpanPagesLocked(s);
-        }
         if (s.state == MSpan.STATE_LARGE) {
             if (countObject) {
                 largeFrees++;
@@ -310,7 +308,11 @@ public final class MHeap implements SpanSource {
             largePagesInUse -= s.npages;
         }
         setSpans(s.base, s.npages, null);
-        pageAlloc.free(s.base, s.npages);
+        if (s.releasedMask != 0) {
+            freeReleasedSpanPages(s);
+        } else {
+            pageAlloc.free(s.base, s.npages);
+        }
         s.smallSlots = 0;
         s.state = MSpan.STATE_FREE;
         spansInUse--;
@@ -318,6 +320,36 @@ public final class MHeap implements SpanSource {
             s.next = s.prev = null;
             spanPool.push(s);
         }
+    }
+
+    /**
+     * Frees the pages of a span some of whose OS pages were released while it was in use, without
+     * making any page Ready (a free must not pass the limits): each heap page with a released OS
+     * page has its other OS pages released too, and goes back to the page allocator scavenged;
+     * the other pages go back as they are. Lock held.
+     */
+    private void freeReleasedSpanPages(MSpan s) {
+        int perPage = (int) (PAGE_SIZE / OsMemory.PAGE_SIZE);
+        long pageBits = perPage == 64 ? -1L : (1L << perPage) - 1;
+        long mask = s.releasedMask;
+        for (int p = 0; p < s.npages; ) {
+            boolean scavenged = ((mask >>> (p * perPage)) & pageBits) != 0;
+            int q = p + 1;
+            while (q < s.npages && (((mask >>> (q * perPage)) & pageBits) != 0) == scavenged) {
+                q++;
+            }
+            long base = s.base + ((long) p << PAGE_SHIFT);
+            if (scavenged) {
+                long ready = ~mask & runBits(p * perPage, (q - p) * perPage);
+                forEachRun(ready, (first, run) -> os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE));
+                spanReleasedBytes -= Long.bitCount(mask & runBits(p * perPage, (q - p) * perPage)) * OsMemory.PAGE_SIZE;
+                pageAlloc.freeScavenged(base, q - p);
+            } else {
+                pageAlloc.free(base, q - p);
+            }
+            p = q;
+        }
+        s.releasedMask = 0;
     }
 
     @Override
@@ -337,24 +369,28 @@ public final class MHeap implements SpanSource {
         }
     }
 
+    /**
+     * Makes a span's released OS pages Ready again before a cache uses it, within the limits
+     * (like every path that makes pages Ready): throws the hard limit's error with nothing changed.
+     */
     @Override
     public void reuseSpanPages(MSpan s) {
         lock.lock();
         try {
-            if (!released) {
-                reuseSpanPagesLocked(s);
+            if (released) {
+                throw new IllegalStateException("heap is closed: no allocation or free after close()");
             }
+            if (scavenger != null) {
+                scavenger.makeRoom(Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE);
+            }
+            forEachRun(s.releasedMask, (first, run) -> {
+                os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                spanReleasedBytes -= run * OsMemory.PAGE_SIZE;
+            });
+            s.releasedMask = 0;
         } finally {
             lock.unlock();
         }
-    }
-
-    private void reuseSpanPagesLocked(MSpan s) {
-        forEachRun(s.releasedMask, (first, run) -> {
-            os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
-            spanReleasedBytes -= run * OsMemory.PAGE_SIZE;
-        });
-        s.releasedMask = 0;
     }
 
     /** A run of set bits: the index of its first bit and its length. */
@@ -443,6 +479,7 @@ public final class MHeap implements SpanSource {
 
     private void mapChunks(long base, long len) {
         os.sysMap(base, len);
+        indexArenas(base, len);
         pageAlloc.grow(base, len);
         mappedBytes += len;
     }
@@ -457,7 +494,17 @@ public final class MHeap implements SpanSource {
             base = os.sysReserveAligned(0, len, ARENA_BYTES, Purpose.HEAP);
         }
         reservations.add(new long[] {base, len});
-        for (long a = base; a < base + len; a += ARENA_BYTES) {
+        coverFlat(base, len);
+        return base;
+    }
+
+    /**
+     * Gives every arena of {@code [base, base + len)} that has none its spans table, once the
+     * range is mapped: a reservation's arenas get metadata as they are used, so a huge request
+     * the OS refuses costs no Java heap. Lock held.
+     */
+    private void indexArenas(long base, long len) {
+        for (long a = base & -ARENA_BYTES; a < base + len; a += ARENA_BYTES) {
             long ai = a >>> ARENA_SHIFT;
             int i1 = (int) (ai >>> ARENA_L2_BITS);
             HeapArena[] l2 = arenaL1[i1];
@@ -465,10 +512,21 @@ public final class MHeap implements SpanSource {
                 l2 = new HeapArena[1 << ARENA_L2_BITS];
                 L1.setRelease(arenaL1, i1, l2);
             }
-            L2.setRelease(l2, (int) (ai & ((1 << ARENA_L2_BITS) - 1)), new HeapArena(a));
+            int i2 = (int) (ai & ((1 << ARENA_L2_BITS) - 1));
+            if (l2[i2] == null) {
+                L2.setRelease(l2, i2, new HeapArena(a));
+            }
         }
-        coverFlat(base, len);
-        return base;
+    }
+
+    /** True if {@code addr} lies in memory this heap has mapped (whether or not a span holds it). */
+    boolean isMapped(long addr) {
+        lock.lock();
+        try {
+            return !released && arenaFor(addr) != null && pageAlloc.isGrown(addr & -PAGE_SIZE, PAGE_SIZE);
+        } finally {
+            lock.unlock();
+        }
     }
 
     // ───────────────────────────── scavenging ─────────────────────────────
@@ -526,7 +584,11 @@ public final class MHeap implements SpanSource {
             MSpan last = null;
             for (long[] r : reservations) {
                 for (long a = r[0]; a < r[0] + r[1]; a += ARENA_BYTES) {
-                    for (MSpan s : arenaOf(a).spans) {
+                    HeapArena ar = arenaOf(a);
+                    if (ar == null) {
+                        continue; // not mapped yet: no span there
+                    }
+                    for (MSpan s : ar.spans) {
                         if (s != null && s != last) {
                             f.accept(s);
                             last = s;
@@ -589,6 +651,9 @@ public final class MHeap implements SpanSource {
             for (long[] r : reservations) {
                 for (long a = r[0]; a < r[0] + r[1]; a += ARENA_BYTES) {
                     HeapArena ar = arenaOf(a);
+                    if (ar == null) {
+                        continue; // not mapped yet: no span there
+                    }
                     for (int i = 0; i < PAGES_PER_ARENA; i++) {
                         MSpan s = ar.spans[i];
                         long addr = a + ((long) i << PAGE_SHIFT);

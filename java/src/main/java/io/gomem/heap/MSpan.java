@@ -328,10 +328,19 @@ final class MSpan {
         if (freeMarks[i] != 0) {
             throw doubleFree(addr); // the common double free: nothing written
         }
-        if ((byte) MARK.getAndSet(freeMarks, i, (byte) 1) != 0) {
+        if (!setMark(idx)) {
             throw doubleFree(addr); // a second free raced past the check with the first: same byte, nothing to undo
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
+    }
+
+    /**
+     * The atomic step of a free that passed the checks: sets slot {@code idx}'s mark; true if
+     * this call set it, false if a racing free already had. However many frees of one slot get
+     * here at once, exactly one wins and no other slot's mark changes.
+     */
+    boolean setMark(int idx) {
+        return (byte) MARK.getAndSet(freeMarks, FREE_PAD + idx, (byte) 1) == 0;
     }
 
     /** Eight marks from slot {@code 8 * w} (any thread; an acquiring read); byte k is slot 8w + k's. */

@@ -424,6 +424,20 @@ public final class PageAlloc {
         inUsePages -= npages;
     }
 
+    /**
+     * Frees {@code [base, base + npages * PAGE_SIZE)} whose memory the caller already returned to
+     * the OS (Prepared): the pages go back marked scavenged, so whoever allocates them makes them
+     * Ready first. Otherwise as {@link #free}.
+     */
+    public void freeScavenged(long base, long npages) {
+        assertLocked();
+        checkInUse("free", base, npages);
+        markFree(base, npages, true);
+        inUsePages -= npages;
+        scavengedPages += npages;
+        debugCheck();
+    }
+
     /** Validates that {@code [base, +npages)} is grown, fully in use and not claimed. */
     private void checkInUse(String op, long base, long npages) {
         if ((base & (PAGE_SIZE - 1)) != 0 || npages < 1) {

@@ -13,6 +13,21 @@ public final class Internals {
         return core.cachedSpans();
     }
 
+    /** The span holding {@code addr} as {base, limit}, or null if none does. */
+    public static long[] spanBounds(HeapCore core, long addr) {
+        MSpan s = core.heap.spanOf(addr);
+        return s == null ? null : new long[] {s.base, s.limit()};
+    }
+
+    /** Sweeps every span class, as the background thread does each period. */
+    public static void sweepCentrals(HeapCore core) {
+        for (MCentral c : core.heap.central) {
+            if (c != null) {
+                c.sweepAll();
+            }
+        }
+    }
+
     public static long[] liveObjectsSlow(HeapCore core) {
         return core.liveObjectsSlow();
     }

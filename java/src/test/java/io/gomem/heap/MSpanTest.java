@@ -12,6 +12,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -223,6 +224,28 @@ class MSpanTest {
         assertThrows(IllegalStateException.class, () -> s.markFree(4, BASE + 4 * 8L));
         assertEquals(1, s.freeMarks[MSpan.FREE_PAD + 4], "a refused second free leaves the mark as it was");
         assertEquals(1, s.pendingFrees());
+    }
+
+    @Test
+    void fourFreesOfOneSlotPastTheCheckAtOnceSetOneMarkAndNoOther() {
+        // The interleaving that broke the two-bit count: four frees of slot 4 all pass the check
+        // before any marks (four atomic adds of one to a two-bit field carry into slot 5's mark).
+        MSpan s = span(1);
+        for (int i = 0; i < 64; i++) {
+            s.alloc();
+        }
+        boolean[] won = new boolean[4];
+        for (int k = 0; k < 4; k++) {
+            won[k] = s.setMark(4);
+        }
+        assertArrayEquals(new boolean[] {true, false, false, false}, won, "exactly one free wins");
+        for (int i = 0; i < 64; i++) {
+            assertEquals(i == 4, s.isFreePending(i), "slot " + i);
+        }
+        s.checkInvariants();
+        assertEquals(1, s.sweep(), "one object reclaimed");
+        assertTrue(s.isAllocated(5), "the neighbour is still live");
+        assertEquals(63, s.allocCount);
     }
 
     @Test
