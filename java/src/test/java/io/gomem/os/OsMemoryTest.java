@@ -244,13 +244,15 @@ class OsMemoryTest {
         long[] r = {base, LEN};
         t.prepare().accept(os, r);
         String before = os.describe();
-        List<KernelView.Mapping> kernelBefore = KernelView.mappings(guarded, LEN + 2 * PAGE);
+        List<KernelView.Mapping> kernelBefore = KernelView.layout(guarded, LEN + 2 * PAGE);
+        KernelView.Pages pagesBefore = KernelView.pages(guarded, LEN + 2 * PAGE);
         long[] counts = {os.bytes(MemState.RESERVED), os.bytes(MemState.PREPARED), os.bytes(MemState.READY)};
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.call().accept(os, r));
         assertTrue(e.getMessage().contains("refused") && e.getMessage().contains("found"), e.getMessage());
         assertTrue(e.getMessage().contains("0x"), "names the range: " + e.getMessage());
         assertEquals(before, os.describe(), "tracker unchanged");
-        assertEquals(kernelBefore, KernelView.mappings(guarded, LEN + 2 * PAGE), "kernel view unchanged");
+        assertEquals(kernelBefore, KernelView.layout(guarded, LEN + 2 * PAGE), "kernel's mappings unchanged");
+        assertEquals(pagesBefore, KernelView.pages(guarded, LEN + 2 * PAGE), "kernel's residency unchanged");
         assertEquals(counts[0], os.bytes(MemState.RESERVED));
         assertEquals(counts[1], os.bytes(MemState.PREPARED));
         assertEquals(counts[2], os.bytes(MemState.READY));
@@ -283,11 +285,11 @@ class OsMemoryTest {
     @MethodSource("badArguments")
     void badArgumentsAreRefusedBeforeAnySystemCall(BiConsumer<OsMemory, Long> call, String mention) {
         String before = os.describe();
-        List<KernelView.Mapping> kernelBefore = KernelView.mappings(guarded, LEN + 2 * PAGE);
+        List<KernelView.Mapping> kernelBefore = KernelView.layout(guarded, LEN + 2 * PAGE);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> call.accept(os, base));
         assertTrue(e.getMessage().contains(mention), "message names the value: " + e.getMessage());
         assertEquals(before, os.describe());
-        assertEquals(kernelBefore, KernelView.mappings(guarded, LEN + 2 * PAGE));
+        assertEquals(kernelBefore, KernelView.layout(guarded, LEN + 2 * PAGE));
     }
 
     // ───────────── errno paths ─────────────
