@@ -92,7 +92,7 @@ public final class Demo {
 
         long direct = os.sysAlloc(len, Purpose.OTHER);
         MemorySegment.ofAddress(direct).reinterpret(len).fill((byte) 7);
-        record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: resident "
+        record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: mincore resident "
                 + KernelView.residentBytes(direct, len) + " B (expect " + len + ")",
                 KernelView.residentBytes(direct, len) == len && os.stateAt(direct) == MemState.READY);
         os.sysFree(direct, len);
@@ -122,7 +122,7 @@ public final class Demo {
                 hi = Math.max(hi, ps[i] + size);
             }
             long resident = KernelView.residentBytes(lo, hi - lo);
-            record("heap", n + " objects of " + size + " B allocated and written: resident "
+            record("heap", n + " objects of " + size + " B allocated and written: mincore resident "
                     + resident / 1024 + " KiB over the heap's range (expect >= " + n * size / 1024 + " KiB)",
                     resident >= n * size);
             boolean intact = true;
@@ -133,7 +133,8 @@ public final class Demo {
             long released = heap.releaseMemory();
             long after = KernelView.residentBytes(lo, hi - lo);
             record("heap", "all freed (contents intact: " + intact + "), releaseMemory gave back "
-                    + released / 1024 + " KiB: resident " + after / 1024 + " KiB", intact && after < resident / 16);
+                    + released / 1024 + " KiB: mincore resident " + after / 1024 + " KiB",
+                    intact && after < resident / 16);
             heap.checkInvariants();
         }
     }
