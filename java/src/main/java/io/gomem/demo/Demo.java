@@ -11,9 +11,9 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * gomem's main job for now: walks one region through every state of Go's OS state machine and,
- * at each step, asks the kernel (/proc/self/smaps, mincore) whether it agrees; then fills and
- * empties a {@link GoHeap} and checks that its pages really go back to the kernel. Prints one
- * {@code demo:} line per step and exits 0 only if every check held. Run with
+ * at each step, asks the kernel (/proc/self/maps, /proc/self/pagemap, mincore) whether it
+ * agrees; then fills and empties a {@link GoHeap} and checks that its pages really go back to the
+ * kernel. Prints one {@code demo:} line per step and exits 0 only if every check held. Run with
  * {@code -Dgomem.debug=sys} to also see the OS layer's own line for each transition on stderr.
  */
 public final class Demo {
@@ -31,8 +31,11 @@ public final class Demo {
         long limit = KernelView.cgroupMemoryLimit();
         say("cgroup memory limit " + (limit < 0 ? "none" : limit));
         say("OS page size " + PAGE + " B, region " + pages + " pages, touching " + touched);
+        boolean zeroPage = KernelView.readFaultMapsZeroPage();
+        say("kernel: a read of a never-written page " + (zeroPage
+                ? "maps the shared zero page (no Rss)" : "gets a frame of its own (Rss, as a write would)"));
 
-        // One guard page on each side keeps our range its own mapping, so smaps' Rss is exact.
+        // One guard page on each side keeps our range its own mapping, so maps shows its permissions.
         long guarded = os.sysReserve(0, len + 2 * PAGE, Purpose.OTHER);
         long base = guarded + PAGE;
         check("sysReserve", "None -> Reserved", os.stateAt(base) == MemState.RESERVED,
@@ -56,15 +59,21 @@ public final class Demo {
         for (long i = 0; i < touched; i++) {
             zero &= seg.get(ValueLayout.JAVA_BYTE, i * PAGE) == 0;
         }
-        // Reading maps the kernel's shared zero page: no Rss, though mincore counts it resident.
-        record("sysUnused", "bytes read back " + (zero ? "zero" : "NOT zero") + ", smaps Rss "
-                + KernelView.smapsRss(base, len) + " B (expect 0 B)", zero && KernelView.smapsRss(base, len) == 0);
+        // Each page read is mapped again: to the shared zero page, or to a fresh frame of its own.
+        long readRss = zeroPage ? 0 : touched * PAGE;
+        KernelView.Pages read = KernelView.pages(base, len);
+        record("sysUnused", touched + " pages read back " + (zero ? "zero" : "NOT zero") + ": pagemap present "
+                + read.present() + " B (expect " + touched * PAGE + " B), pagemap Rss " + read.own() + " B (expect "
+                + readRss + " B)", zero && read.present() == touched * PAGE && read.own() == readRss);
 
         os.sysUsed(base, len);
         seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
-        record("sysUsed", "Prepared -> Ready again, 1 page written: smaps Rss " + KernelView.smapsRss(base, len)
-                + " B (expect " + PAGE + " B)", os.isState(base, len, MemState.READY)
-                && KernelView.smapsRss(base, len) == PAGE);
+        long firstRss = KernelView.rssBytes(base, PAGE);
+        long rss = KernelView.rssBytes(base, len);
+        long wantRss = PAGE + (zeroPage ? 0 : (touched - 1) * PAGE);
+        record("sysUsed", "Prepared -> Ready again, 1 page written: pagemap Rss of that page " + firstRss
+                + " B (expect " + PAGE + " B), of the region " + rss + " B (expect " + wantRss + " B)",
+                os.isState(base, len, MemState.READY) && firstRss == PAGE && rss == wantRss);
 
         os.sysFault(base, len);
         check("sysFault", "Ready -> Reserved", os.isState(base, len, MemState.RESERVED),
@@ -83,7 +92,7 @@ public final class Demo {
 
         long direct = os.sysAlloc(len, Purpose.OTHER);
         MemorySegment.ofAddress(direct).reinterpret(len).fill((byte) 7);
-        record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: resident "
+        record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: mincore resident "
                 + KernelView.residentBytes(direct, len) + " B (expect " + len + ")",
                 KernelView.residentBytes(direct, len) == len && os.stateAt(direct) == MemState.READY);
         os.sysFree(direct, len);
@@ -113,7 +122,7 @@ public final class Demo {
                 hi = Math.max(hi, ps[i] + size);
             }
             long resident = KernelView.residentBytes(lo, hi - lo);
-            record("heap", n + " objects of " + size + " B allocated and written: resident "
+            record("heap", n + " objects of " + size + " B allocated and written: mincore resident "
                     + resident / 1024 + " KiB over the heap's range (expect >= " + n * size / 1024 + " KiB)",
                     resident >= n * size);
             boolean intact = true;
@@ -124,16 +133,17 @@ public final class Demo {
             long released = heap.releaseMemory();
             long after = KernelView.residentBytes(lo, hi - lo);
             record("heap", "all freed (contents intact: " + intact + "), releaseMemory gave back "
-                    + released / 1024 + " KiB: resident " + after / 1024 + " KiB", intact && after < resident / 16);
+                    + released / 1024 + " KiB: mincore resident " + after / 1024 + " KiB",
+                    intact && after < resident / 16);
             heap.checkInvariants();
         }
     }
 
     private static void check(String call, String what, boolean state, boolean extra, long base, long len, long wantRss) {
-        long rss = KernelView.smapsRss(base, len);
+        long rss = KernelView.rssBytes(base, len);
         long resident = KernelView.residentBytes(base, len);
         boolean ok = state && extra && rss == wantRss && resident == wantRss;
-        record(call, what + ": maps " + KernelView.permsAt(base) + ", smaps Rss " + rss + " B, mincore "
+        record(call, what + ": maps " + KernelView.permsAt(base) + ", pagemap Rss " + rss + " B, mincore "
                 + resident + " B (expect " + wantRss + " B)", ok);
     }
 

@@ -27,9 +27,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The OS layer against the kernel: every check reads /proc/self/smaps or mincore, never only the
- * tracker. Each test works inside its own reservation with a guard page on either side, so the
- * range under test is its own mapping and smaps' Rss for it is exact.
+ * The OS layer against the kernel: every check reads /proc/self/maps, pagemap or mincore, never
+ * only the tracker. Each test works inside its own reservation with a guard page on either side,
+ * so the permissions /proc/self/maps gives for the range are the range's own; residency is read
+ * per page of exactly the range, so pages of mappings the kernel merged with it never count.
  */
 class OsMemoryTest {
     static final long PAGE = OsMemory.PAGE_SIZE;
@@ -72,7 +73,7 @@ class OsMemoryTest {
     @Test
     void reservedRangeIsNoAccessWithNoRss() {
         assertEquals("---p", KernelView.permsAt(base));
-        assertEquals(0, KernelView.smapsRss(guarded, LEN + 2 * PAGE));
+        assertEquals(0, KernelView.rssBytes(guarded, LEN + 2 * PAGE));
         assertEquals(LEN + 2 * PAGE, os.bytes(MemState.RESERVED, Purpose.OTHER));
         assertTrue(os.isState(guarded, LEN + 2 * PAGE, MemState.RESERVED));
     }
@@ -81,10 +82,10 @@ class OsMemoryTest {
     void touchedReadyPagesAreResidentAndMincoreAgrees() {
         ready();
         assertEquals("rw-p", KernelView.permsAt(base));
-        assertEquals(0, KernelView.smapsRss(base, LEN));
+        assertEquals(0, KernelView.rssBytes(base, LEN));
         for (long n : new long[] {1, 7, PAGES}) {
             touch(base, n, (byte) 1);
-            assertEquals(n * PAGE, KernelView.smapsRss(base, LEN), "smaps Rss after touching " + n + " pages");
+            assertEquals(n * PAGE, KernelView.rssBytes(base, LEN), "pagemap Rss after touching " + n + " pages");
             assertEquals(n * PAGE, KernelView.residentBytes(base, LEN), "mincore after touching " + n + " pages");
         }
         assertEquals(LEN, os.bytes(MemState.READY, Purpose.OTHER));
@@ -95,18 +96,28 @@ class OsMemoryTest {
     void sysUnusedDropsRssAndContentsReadBackZero() {
         ready();
         touch(base, PAGES, (byte) 0x5a);
-        assertEquals(LEN, KernelView.smapsRss(base, LEN));
+        assertEquals(LEN, KernelView.rssBytes(base, LEN));
         os.sysUnused(base, LEN);
-        assertEquals(0, KernelView.smapsRss(base, LEN));
+        assertEquals(0, KernelView.rssBytes(base, LEN));
+        assertEquals(0, KernelView.pages(base, LEN).present());
         assertEquals(0, KernelView.residentBytes(base, LEN));
         assertEquals(MemState.PREPARED, os.stateAt(base));
         MemorySegment s = MemorySegment.ofAddress(base).reinterpret(LEN);
         for (long off = 0; off < LEN; off += 512) {
             assertEquals(0, s.get(ValueLayout.JAVA_BYTE, off), "byte at +" + off);
         }
+        // Every page read is mapped again; whether to the shared zero page or to a frame of its own
+        // is the kernel's choice, asked of it on a scratch page.
+        boolean zeroPage = KernelView.readFaultMapsZeroPage();
+        assertEquals(LEN, KernelView.pages(base, LEN).present(), "pagemap present after reading every page");
+        assertEquals(LEN, KernelView.residentBytes(base, LEN), "mincore after reading every page");
+        assertEquals(zeroPage ? 0 : LEN, KernelView.rssBytes(base, LEN),
+                "pagemap Rss after reading every page (zero page shared: " + zeroPage + ")");
         os.sysUsed(base, LEN);
         touch(base, 3, (byte) 2);
-        assertEquals(3 * PAGE, KernelView.smapsRss(base, LEN));
+        assertEquals(3 * PAGE, KernelView.rssBytes(base, 3 * PAGE), "the 3 pages written have frames of their own");
+        assertEquals(zeroPage ? 0 : LEN - 3 * PAGE, KernelView.rssBytes(base + 3 * PAGE, LEN - 3 * PAGE),
+                "pagemap Rss of the pages only read");
     }
 
     @Test
@@ -130,12 +141,12 @@ class OsMemoryTest {
         touch(base, PAGES, (byte) 1);
         os.sysFault(base, LEN);
         assertEquals("---p", KernelView.permsAt(base));
-        assertEquals(0, KernelView.smapsRss(guarded, LEN + 2 * PAGE));
+        assertEquals(0, KernelView.rssBytes(guarded, LEN + 2 * PAGE));
         assertEquals(LEN + 2 * PAGE, os.bytes(MemState.RESERVED));
         // And it can be mapped again from Reserved.
         ready();
         touch(base, 2, (byte) 1);
-        assertEquals(2 * PAGE, KernelView.smapsRss(base, LEN));
+        assertEquals(2 * PAGE, KernelView.rssBytes(base, LEN));
     }
 
     @Test
@@ -233,13 +244,15 @@ class OsMemoryTest {
         long[] r = {base, LEN};
         t.prepare().accept(os, r);
         String before = os.describe();
-        List<KernelView.Mapping> kernelBefore = KernelView.mappings(guarded, LEN + 2 * PAGE);
+        List<KernelView.Mapping> kernelBefore = KernelView.layout(guarded, LEN + 2 * PAGE);
+        KernelView.Pages pagesBefore = KernelView.pages(guarded, LEN + 2 * PAGE);
         long[] counts = {os.bytes(MemState.RESERVED), os.bytes(MemState.PREPARED), os.bytes(MemState.READY)};
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.call().accept(os, r));
         assertTrue(e.getMessage().contains("refused") && e.getMessage().contains("found"), e.getMessage());
         assertTrue(e.getMessage().contains("0x"), "names the range: " + e.getMessage());
         assertEquals(before, os.describe(), "tracker unchanged");
-        assertEquals(kernelBefore, KernelView.mappings(guarded, LEN + 2 * PAGE), "kernel view unchanged");
+        assertEquals(kernelBefore, KernelView.layout(guarded, LEN + 2 * PAGE), "kernel's mappings unchanged");
+        assertEquals(pagesBefore, KernelView.pages(guarded, LEN + 2 * PAGE), "kernel's residency unchanged");
         assertEquals(counts[0], os.bytes(MemState.RESERVED));
         assertEquals(counts[1], os.bytes(MemState.PREPARED));
         assertEquals(counts[2], os.bytes(MemState.READY));
@@ -272,11 +285,11 @@ class OsMemoryTest {
     @MethodSource("badArguments")
     void badArgumentsAreRefusedBeforeAnySystemCall(BiConsumer<OsMemory, Long> call, String mention) {
         String before = os.describe();
-        List<KernelView.Mapping> kernelBefore = KernelView.mappings(guarded, LEN + 2 * PAGE);
+        List<KernelView.Mapping> kernelBefore = KernelView.layout(guarded, LEN + 2 * PAGE);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> call.accept(os, base));
         assertTrue(e.getMessage().contains(mention), "message names the value: " + e.getMessage());
         assertEquals(before, os.describe());
-        assertEquals(kernelBefore, KernelView.mappings(guarded, LEN + 2 * PAGE));
+        assertEquals(kernelBefore, KernelView.layout(guarded, LEN + 2 * PAGE));
     }
 
     // ───────────── errno paths ─────────────
@@ -335,7 +348,7 @@ class OsMemoryTest {
             touch(a, 8, (byte) 1);
             hard.sysUnused(a, 8 * PAGE);
             assertEquals("---p", KernelView.permsAt(a));
-            assertEquals(0, KernelView.smapsRss(a, 8 * PAGE));
+            assertEquals(0, KernelView.rssBytes(a, 8 * PAGE));
             hard.sysUsed(a, 8 * PAGE);
             assertEquals("rw-p", KernelView.permsAt(a));
             assertEquals(0, MemorySegment.ofAddress(a).reinterpret(PAGE).get(ValueLayout.JAVA_BYTE, 0));
