@@ -12,8 +12,12 @@ import javax.management.MBeanServer;
 import javax.management.ObjectName;
 import java.lang.management.ManagementFactory;
 
+import java.lang.foreign.AddressLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.Charset;
+import java.util.function.Function;
 
 /**
  * An off-heap memory manager built the way the Go runtime manages its heap: size classes, spans,
@@ -194,6 +198,12 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
     /**
      * The MemorySegment view of a {@link GoHeap}: every segment is zeroed and aligned as asked;
      * free it with {@link #free(MemorySegment)}. Thread-safe, like the heap.
+     *
+     * <p>Every method either returns a segment or leaves the heap as it was: when one of
+     * SegmentAllocator's {@code allocateFrom} methods fails after allocating (a source of another
+     * element size, misaligned or too short, a source whose arena is closed or confined to another
+     * thread, a heap segment stored as an address, ...), the block is freed again and the JDK's
+     * exception is thrown as it was.
      */
     public static final class Segments implements SegmentAllocator {
         /** All of the address space, global scope: segments are slices of it. */
@@ -217,6 +227,165 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         /** Frees a segment this heap allocated (by its address). */
         public void free(MemorySegment segment) {
             heap.free(segment.address());
+        }
+
+        // ── SegmentAllocator's default methods, made all-or-nothing ──
+        //
+        // The JDK's defaults allocate first and then copy or check (sizes, alignment, bounds, the
+        // source's scope and thread, a heap segment stored as an address): when that throws, the
+        // block they allocated is lost. Each override below runs the JDK's own default against a
+        // Recorder, which allocates from this heap and remembers what it handed out, and frees
+        // that again if the default throws: the JDK's argument checks and results are kept exactly.
+        // allocate(long), allocate(MemoryLayout) and allocate(MemoryLayout, long) only allocate
+        // (their checks come first), so they need no guard.
+
+        @Override
+        public MemorySegment allocateFrom(String str) {
+            return guarded(a -> a.allocateFrom(str));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(String str, Charset charset) {
+            return guarded(a -> a.allocateFrom(str, charset));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfByte layout, byte value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfChar layout, char value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfShort layout, short value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfInt layout, int value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfFloat layout, float value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfLong layout, long value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfDouble layout, double value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(AddressLayout layout, MemorySegment value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout elementLayout, MemorySegment source, ValueLayout sourceElementLayout,
+                                          long sourceOffset, long elementCount) {
+            return guarded(a -> a.allocateFrom(elementLayout, source, sourceElementLayout, sourceOffset, elementCount));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfByte elementLayout, byte... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfShort elementLayout, short... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfChar elementLayout, char... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfInt elementLayout, int... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfFloat elementLayout, float... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfLong elementLayout, long... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfDouble elementLayout, double... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        /**
+         * Runs a SegmentAllocator default against a {@link Recorder} over this heap; if it throws,
+         * frees what it allocated (a failure to free is added as suppressed) and rethrows.
+         */
+        private MemorySegment guarded(Function<SegmentAllocator, MemorySegment> body) {
+            Recorder r = new Recorder(this);
+            try {
+                return body.apply(r);
+            } catch (Throwable t) {
+                r.freeAll(t);
+                throw t;
+            }
+        }
+
+        /** A one-call allocator: allocates from the heap and remembers every segment it returned. */
+        private static final class Recorder implements SegmentAllocator {
+            private final Segments target;
+            private MemorySegment first; // the JDK's defaults allocate once
+            private java.util.List<MemorySegment> more;
+
+            Recorder(Segments target) {
+                this.target = target;
+            }
+
+            @Override
+            public MemorySegment allocate(long byteSize, long byteAlignment) {
+                MemorySegment s = target.allocate(byteSize, byteAlignment);
+                if (first == null) {
+                    first = s;
+                } else {
+                    if (more == null) {
+                        more = new java.util.ArrayList<>();
+                    }
+                    more.add(s);
+                }
+                return s;
+            }
+
+            void freeAll(Throwable failure) {
+                if (first != null) {
+                    free(first, failure);
+                }
+                if (more != null) {
+                    for (MemorySegment s : more) {
+                        free(s, failure);
+                    }
+                }
+            }
+
+            private void free(MemorySegment s, Throwable failure) {
+                try {
+                    target.free(s);
+                } catch (Throwable t) {
+                    failure.addSuppressed(t);
+                }
+            }
         }
 
         /** The heap behind this view. */
