@@ -2,6 +2,8 @@ package io.gomem;
 
 import io.gomem.heap.SizeClasses;
 import io.gomem.os.KernelView;
+import io.gomem.os.OutOfNativeMemoryError;
+import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
@@ -23,8 +25,10 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The public API end to end: sizes, alignment, zeroing, bad input, growth, release, close. */
 class GoHeapTest {
@@ -242,6 +246,43 @@ class GoHeapTest {
         for (long a : arenas) {
             assertTrue(KernelView.mappings(a << 26, 1L << 26).isEmpty(), "arena 0x" + Long.toHexString(a << 26) + " unmapped");
         }
+    }
+
+    /**
+     * A heap whose growth the kernel refuses (an object of twice RAM plus swap: the reservation is
+     * address space only and succeeds, mapping it read-write is refused by the overcommit policy)
+     * throws OutOfNativeMemoryError, an OutOfMemoryError, and goes on serving what fits.
+     */
+    @Test
+    void growthTheKernelRefusesIsOutOfNativeMemoryErrorAndTheHeapStaysUsable() throws Exception {
+        long size = io.gomem.os.Overcommit.unmappableLength();
+        assumeTrue(size > 0, "vm.overcommit_memory=1 maps any size");
+        long keep = heap.allocate(100_000);
+        at(keep, 100_000).fill((byte) 0x5a);
+        MemStats before = heap.memStats();
+        Throwable e = assertThrows(Throwable.class, () -> heap.allocate(size));
+        OutOfNativeMemoryError oom = assertInstanceOf(OutOfNativeMemoryError.class, e);
+        assertInstanceOf(OutOfMemoryError.class, oom);
+        assertEquals("ENOMEM", oom.errnoName());
+        assertEquals("mmap", oom.syscall());
+        assertTrue(oom.getMessage().contains("ENOMEM (Cannot allocate memory)"), oom.getMessage());
+        heap.checkInvariants();
+        MemStats after = heap.memStats().checkInvariants();
+        assertEquals(before.heapObjects(), after.heapObjects());
+        assertEquals(before.mallocs(), after.mallocs());
+        assertEquals(before.heapAlloc(), after.heapAlloc());
+        // What fits still does, in new address space as well as in the old.
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            long p = heap.allocate(i % 2 == 0 ? 1 << 20 : 100 + i);
+            at(p, 64).fill((byte) i);
+            ps.add(p);
+        }
+        assertEquals(0x5a, at(keep, 100_000).get(ValueLayout.JAVA_BYTE, 99_999));
+        ps.forEach(heap::free);
+        heap.free(keep);
+        heap.checkInvariants();
+        assertEquals(0, heap.memStats().heapObjects());
     }
 
     @Test
