@@ -3,8 +3,9 @@ package io.gomem;
 import io.gomem.heap.HeapCore;
 import io.gomem.internal.Options;
 import io.gomem.os.KernelView;
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
 import io.gomem.os.OsMemory;
+import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 import io.gomem.stats.StatsDump;
 
@@ -39,6 +40,12 @@ import java.util.function.Function;
  * impossible size, an alignment that is not a power of two, a double free, an address this heap
  * never returned, an interior address, any use after {@link #close()}. {@link #close()} returns
  * every byte to the OS.
+ *
+ * <p>Running out of memory throws an {@link OutOfMemoryError}, and the heap stays usable for what
+ * fits: {@link OutOfNativeMemoryError} when the kernel refuses memory (ENOMEM: an address-space
+ * limit, the overcommit policy), its subclass {@link MemoryLimitExceededError} when the allocation
+ * would pass the {@linkplain Builder#hardMemoryLimit hard memory limit}. Other failed system calls
+ * throw {@link io.gomem.os.OsMemoryException}.
  *
  * <pre>{@code
  * try (GoHeap heap = GoHeap.builder().build()) {
@@ -121,7 +128,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
 
         /**
          * Hard limit on the heap memory held Ready, in bytes: an allocation that cannot fit under
-         * it even after returning every free page fails with {@link MemoryLimitExceededException}.
+         * it even after returning every free page fails with {@link MemoryLimitExceededError}.
          * {@code Long.MAX_VALUE} (the default) for none.
          */
         public Builder hardMemoryLimit(long bytes) {

@@ -299,7 +299,7 @@ public class HeapCore extends SpanTable {
         if (s == null) {
             try {
                 s = heap.allocLarge(size, Math.max(align, 1));
-            } catch (io.gomem.os.MemoryLimitExceededException e) {
+            } catch (io.gomem.os.MemoryLimitExceededError e) {
                 // Spans the P caches keep count against the limit: give them back and try once more.
                 if (releaseKeptLarge() == 0) {
                     throw e;

@@ -29,7 +29,7 @@ public enum Options {
                     + " (memory.max, or v1 memory.limit_in_bytes)."),
     HARD_MEMORY_LIMIT("gomem.hardMemoryLimit", "off",
             "Hard limit on Ready heap memory, e.g. 1g: an allocation that cannot fit under it even"
-                    + " after scavenging fails with MemoryLimitExceededException. 'off': none."),
+                    + " after scavenging fails with MemoryLimitExceededError. 'off': none."),
     RETAIN_EXTRA_PERCENT("gomem.scavenger.retainExtraPercent", "10",
             "The background scavenger returns free pages until Ready heap memory is at most this"
                     + " percentage above the heap's in-use memory."),
