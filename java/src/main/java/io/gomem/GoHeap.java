@@ -425,8 +425,14 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
      * Registers this heap's {@link GoHeapMXBean} with the platform MBean server as
      * {@code io.gomem:type=GoHeap,name=<name>}; it is unregistered by {@link #close()}.
      * Returns the object name.
+     *
+     * @throws IllegalStateException if the heap is closed (or being closed), or the name is taken
      */
     public synchronized ObjectName registerMXBean(String name) {
+        if (mxBeansClosed) {
+            throw new IllegalStateException("heap is closed: cannot register the GoHeap MXBean '" + name
+                    + "' after close(), nothing would unregister it");
+        }
         try {
             ObjectName on = new ObjectName("io.gomem:type=GoHeap,name=" + ObjectName.quote(name));
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
@@ -459,7 +465,10 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         }
     }
 
+    /** Guarded by this: the beans {@link #close()} unregisters. */
     private final java.util.List<ObjectName> mxBeans = new java.util.ArrayList<>();
+    /** Guarded by this: set by {@link #close()} before it unregisters; no bean is registered after. */
+    private boolean mxBeansClosed;
 
     /** Returns every free page to the OS now (Go's {@code debug.FreeOSMemory}); the bytes released. */
     @Override
@@ -488,6 +497,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
     @Override
     public void close() {
         synchronized (this) {
+            mxBeansClosed = true;
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
             for (ObjectName on : mxBeans) {
                 try {

@@ -219,6 +219,52 @@ class GoHeapTest {
         heap.close(); // idempotent
     }
 
+    private static java.util.Set<javax.management.ObjectName> beansNamed(String name) throws Exception {
+        return java.lang.management.ManagementFactory.getPlatformMBeanServer().queryNames(
+                new javax.management.ObjectName("io.gomem:type=GoHeap,name=" + javax.management.ObjectName.quote(name)), null);
+    }
+
+    @Test
+    void registeringTheMXBeanAfterCloseThrowsAndRegistersNothing() throws Exception {
+        String name = "after-close-" + System.nanoTime();
+        heap.close();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> heap.registerMXBean(name));
+        assertTrue(e.getMessage().contains("closed") && e.getMessage().contains(name), e.getMessage());
+        assertEquals(Set.of(), beansNamed(name));
+    }
+
+    @Test
+    void registeringTheMXBeanRacingCloseNeverLeavesABeanBehind() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            GoHeap h = GoHeap.builder().procs(1).build();
+            String name = "race-" + i + "-" + System.nanoTime();
+            java.util.concurrent.CyclicBarrier go = new java.util.concurrent.CyclicBarrier(2);
+            Thread register = Thread.ofPlatform().start(() -> {
+                try {
+                    go.await();
+                    h.registerMXBean(name);
+                } catch (IllegalStateException closed) {
+                    assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
+                } catch (Exception ex) {
+                    throw new AssertionError(ex);
+                }
+            });
+            go.await();
+            h.close();
+            register.join();
+            assertEquals(Set.of(), beansNamed(name), "round " + i + ": a bean outlived close()");
+        }
+    }
+
+    @Test
+    void closeUnregistersTheMXBean() throws Exception {
+        String name = "closed-" + System.nanoTime();
+        heap.registerMXBean(name);
+        assertEquals(1, beansNamed(name).size());
+        heap.close();
+        assertEquals(Set.of(), beansNamed(name));
+    }
+
     // ───────────── growth, release, close: ask the kernel ─────────────
 
     @Test
