@@ -89,7 +89,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         private int procs = Runtime.getRuntime().availableProcessors();
         private OsMemory.UnusedMode unusedMode = new OsMemory().sysUnusedMode();
         private long memoryLimit = defaultMemoryLimit();
-        private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+        private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(1, Long.MAX_VALUE);
         private int retainExtraPercent = Options.RETAIN_EXTRA_PERCENT.intValue(0, 10_000);
         private int scavengerCpuPercent = Options.SCAVENGER_CPU_PERCENT.intValue(1, 100);
 
@@ -103,7 +103,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         static long defaultMemoryLimit() {
             String v = Options.MEMORY_LIMIT.value();
             if (!v.isBlank()) {
-                return Options.MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+                return Options.MEMORY_LIMIT.bytesValue(1, Long.MAX_VALUE);
             }
             long cgroup = KernelView.cgroupMemoryLimit();
             if (cgroup <= 0) {

@@ -265,6 +265,24 @@ class GoHeapTest {
         assertEquals(Set.of(), beansNamed(name));
     }
 
+    /** {@code -Dgomem.memoryLimit=0} or {@code -Dgomem.hardMemoryLimit=0}: refused, naming the property. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gomem.memoryLimit", "gomem.hardMemoryLimit"})
+    void aZeroLimitPropertyIsRefusedNamingIt(String property) {
+        String old = System.getProperty(property);
+        System.setProperty(property, "0");
+        try {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GoHeap.builder().build().close());
+            assertTrue(e.getMessage().contains(property + "=0") && e.getMessage().contains("at least 1"), e.getMessage());
+        } finally {
+            if (old == null) {
+                System.clearProperty(property);
+            } else {
+                System.setProperty(property, old);
+            }
+        }
+    }
+
     // ───────────── growth, release, close: ask the kernel ─────────────
 
     @Test

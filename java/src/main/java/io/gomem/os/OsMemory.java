@@ -84,8 +84,7 @@ public final class OsMemory {
             case "dontneed", "" -> UnusedMode.DONTNEED;
             case "free" -> UnusedMode.FREE;
             case "harddecommit", "hard" -> UnusedMode.HARD_DECOMMIT;
-            default -> throw new IllegalArgumentException(Options.SYS_UNUSED_MODE.property() + "=" + v
-                    + ": expected dontneed, free or harddecommit");
+            default -> throw Options.SYS_UNUSED_MODE.refused(v, "expected dontneed, free or harddecommit");
         };
     }
 
