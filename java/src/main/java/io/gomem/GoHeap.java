@@ -231,9 +231,40 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
             return ALL_MEMORY.asSlice(p, byteSize); // one segment object, no caller-sensitive reinterpret
         }
 
-        /** Frees a segment this heap allocated (by its address). */
+        /**
+         * Frees the block of a segment this heap allocated: the block at {@code segment.address()}.
+         * Any thread.
+         *
+         * <p>Checked, with nothing freed when a check fails: the segment is native (else
+         * IllegalArgumentException); its address is the start of a live block of this heap (as
+         * {@link GoHeap#free(long)} checks: not an interior address, not a double free, not after
+         * close); its {@code byteSize()} is at most the block's {@link GoHeap#usableSize usable
+         * size} (else IllegalArgumentException: a segment longer than its block, such as one over
+         * two adjacent blocks, is not one this heap returned).
+         *
+         * <p>Not checked, because a segment does not say where it came from: that it is the very
+         * segment {@code allocate} returned. A shorter slice at offset 0 looks the same, and
+         * freeing it frees the whole block; so does any segment of the right address and a size
+         * that fits, whatever made it.
+         */
         public void free(MemorySegment segment) {
-            heap.free(segment.address());
+            if (!segment.isNative()) {
+                throw new IllegalArgumentException("free of " + segment + ": a heap segment (over a Java array or"
+                        + " buffer) is never one this heap returned");
+            }
+            long addr = segment.address();
+            long usable;
+            try {
+                usable = heap.usableSize(addr);
+            } catch (IllegalArgumentException notABlock) {
+                usable = Long.MAX_VALUE; // no block there: heap.free below says why (not ours, freed, closed)
+            }
+            if (segment.byteSize() > usable) {
+                throw new IllegalArgumentException("free of a segment of " + segment.byteSize() + " B at 0x"
+                        + Long.toHexString(addr) + ": longer than the " + usable + " B usable in the block there,"
+                        + " so not a segment this heap returned; free takes the segment allocate returned");
+            }
+            heap.free(addr);
         }
 
         // ── SegmentAllocator's default methods, made all-or-nothing ──

@@ -20,6 +20,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@link GoHeap.Segments}, the heap as a SegmentAllocator: what its methods do when they fail. */
 class SegmentsTest {
@@ -110,6 +111,58 @@ class SegmentsTest {
         heap.checkInvariants();
         seg.free(keep);
         assertEquals(0, heap.memStats().heapObjects());
+    }
+
+    static Stream<Arguments> tooLargeSegments() {
+        return Stream.of(Arguments.of(100L), Arguments.of(64L), Arguments.of(100_000L), Arguments.of(3L << 20));
+    }
+
+    /**
+     * A segment longer than the block at its address cannot be one this heap returned (say, a
+     * segment over two adjacent blocks): free refuses it and frees nothing.
+     */
+    @ParameterizedTest(name = "block of {0} B")
+    @MethodSource("tooLargeSegments")
+    void freeRefusesASegmentLargerThanTheBlockAtItsAddress(long size) {
+        GoHeap.Segments seg = heap.segments();
+        MemorySegment s = seg.allocate(size);
+        long usable = heap.usableSize(s.address());
+        MemorySegment tooLarge = s.reinterpret(usable + 1);
+        MemStats before = heap.memStats();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> seg.free(tooLarge));
+        String m = e.getMessage();
+        assertTrue(m.contains("0x" + Long.toHexString(s.address())) && m.contains((usable + 1) + " B")
+                && m.contains(usable + " B"), m);
+        MemStats after = heap.memStats();
+        assertEquals(before.heapObjects(), after.heapObjects(), "nothing freed");
+        assertEquals(before.frees(), after.frees(), "nothing freed");
+        s.fill((byte) 1); // still ours
+        seg.free(s);
+        assertEquals(0, heap.memStats().heapObjects());
+    }
+
+    @Test
+    void freeRefusesAHeapSegment() {
+        GoHeap.Segments seg = heap.segments();
+        MemorySegment s = seg.allocate(64);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> seg.free(MemorySegment.ofArray(new byte[64])));
+        assertTrue(e.getMessage().contains("heap segment"), e.getMessage());
+        assertEquals(1, heap.memStats().heapObjects());
+        seg.free(s);
+    }
+
+    /**
+     * What free cannot check, as its javadoc says: a shorter slice at offset 0 looks just like the
+     * segment allocate returned, and freeing it frees the whole block.
+     */
+    @Test
+    void aShorterSliceAtOffsetZeroFreesTheWholeBlock() {
+        GoHeap.Segments seg = heap.segments();
+        MemorySegment s = seg.allocate(1000);
+        seg.free(s.asSlice(0, 10));
+        assertEquals(0, heap.memStats().heapObjects());
+        assertThrows(IllegalStateException.class, () -> seg.free(s), "the block is free already: a double free");
     }
 
     /** The overriding methods keep the JDK's results: each gives what an Arena gives. */
