@@ -3,8 +3,9 @@ package io.gomem;
 import io.gomem.heap.HeapCore;
 import io.gomem.internal.Options;
 import io.gomem.os.KernelView;
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
 import io.gomem.os.OsMemory;
+import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 import io.gomem.stats.StatsDump;
 
@@ -12,8 +13,12 @@ import javax.management.MBeanServer;
 import javax.management.ObjectName;
 import java.lang.management.ManagementFactory;
 
+import java.lang.foreign.AddressLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.Charset;
+import java.util.function.Function;
 
 /**
  * An off-heap memory manager built the way the Go runtime manages its heap: size classes, spans,
@@ -35,6 +40,12 @@ import java.lang.foreign.SegmentAllocator;
  * impossible size, an alignment that is not a power of two, a double free, an address this heap
  * never returned, an interior address, any use after {@link #close()}. {@link #close()} returns
  * every byte to the OS.
+ *
+ * <p>Running out of memory throws an {@link OutOfMemoryError}, and the heap stays usable for what
+ * fits: {@link OutOfNativeMemoryError} when the kernel refuses memory (ENOMEM: an address-space
+ * limit, the overcommit policy), its subclass {@link MemoryLimitExceededError} when the allocation
+ * would pass the {@linkplain Builder#hardMemoryLimit hard memory limit}. Other failed system calls
+ * throw {@link io.gomem.os.OsMemoryException}.
  *
  * <pre>{@code
  * try (GoHeap heap = GoHeap.builder().build()) {
@@ -78,7 +89,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         private int procs = Runtime.getRuntime().availableProcessors();
         private OsMemory.UnusedMode unusedMode = new OsMemory().sysUnusedMode();
         private long memoryLimit = defaultMemoryLimit();
-        private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+        private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(1, Long.MAX_VALUE);
         private int retainExtraPercent = Options.RETAIN_EXTRA_PERCENT.intValue(0, 10_000);
         private int scavengerCpuPercent = Options.SCAVENGER_CPU_PERCENT.intValue(1, 100);
 
@@ -92,7 +103,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         static long defaultMemoryLimit() {
             String v = Options.MEMORY_LIMIT.value();
             if (!v.isBlank()) {
-                return Options.MEMORY_LIMIT.bytesValue(Long.MAX_VALUE);
+                return Options.MEMORY_LIMIT.bytesValue(1, Long.MAX_VALUE);
             }
             long cgroup = KernelView.cgroupMemoryLimit();
             if (cgroup <= 0) {
@@ -117,7 +128,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
 
         /**
          * Hard limit on the heap memory held Ready, in bytes: an allocation that cannot fit under
-         * it even after returning every free page fails with {@link MemoryLimitExceededException}.
+         * it even after returning every free page fails with {@link MemoryLimitExceededError}.
          * {@code Long.MAX_VALUE} (the default) for none.
          */
         public Builder hardMemoryLimit(long bytes) {
@@ -194,6 +205,12 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
     /**
      * The MemorySegment view of a {@link GoHeap}: every segment is zeroed and aligned as asked;
      * free it with {@link #free(MemorySegment)}. Thread-safe, like the heap.
+     *
+     * <p>Every method either returns a segment or leaves the heap as it was: when one of
+     * SegmentAllocator's {@code allocateFrom} methods fails after allocating (a source of another
+     * element size, misaligned or too short, a source whose arena is closed or confined to another
+     * thread, a heap segment stored as an address, ...), the block is freed again and the JDK's
+     * exception is thrown as it was.
      */
     public static final class Segments implements SegmentAllocator {
         /** All of the address space, global scope: segments are slices of it. */
@@ -214,9 +231,199 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
             return ALL_MEMORY.asSlice(p, byteSize); // one segment object, no caller-sensitive reinterpret
         }
 
-        /** Frees a segment this heap allocated (by its address). */
+        /**
+         * Frees the block of a segment this heap allocated: the block at {@code segment.address()}.
+         * Any thread.
+         *
+         * <p>Checked, with nothing freed when a check fails: the segment is native (else
+         * IllegalArgumentException); its address is the start of a live block of this heap (as
+         * {@link GoHeap#free(long)} checks: not an interior address, not a double free, not after
+         * close); its {@code byteSize()} is at most the block's {@link GoHeap#usableSize usable
+         * size} (else IllegalArgumentException: a segment longer than its block, such as one over
+         * two adjacent blocks, is not one this heap returned).
+         *
+         * <p>Not checked, because a segment does not say where it came from: that it is the very
+         * segment {@code allocate} returned. A shorter slice at offset 0 looks the same, and
+         * freeing it frees the whole block; so does any segment of the right address and a size
+         * that fits, whatever made it.
+         */
         public void free(MemorySegment segment) {
-            heap.free(segment.address());
+            if (!segment.isNative()) {
+                throw new IllegalArgumentException("free of " + segment + ": a heap segment (over a Java array or"
+                        + " buffer) is never one this heap returned");
+            }
+            long addr = segment.address();
+            long usable;
+            try {
+                usable = heap.usableSize(addr);
+            } catch (IllegalArgumentException notABlock) {
+                usable = Long.MAX_VALUE; // no block there: heap.free below says why (not ours, freed, closed)
+            }
+            if (segment.byteSize() > usable) {
+                throw new IllegalArgumentException("free of a segment of " + segment.byteSize() + " B at 0x"
+                        + Long.toHexString(addr) + ": longer than the " + usable + " B usable in the block there,"
+                        + " so not a segment this heap returned; free takes the segment allocate returned");
+            }
+            heap.free(addr);
+        }
+
+        // ── SegmentAllocator's default methods, made all-or-nothing ──
+        //
+        // The JDK's defaults allocate first and then copy or check (sizes, alignment, bounds, the
+        // source's scope and thread, a heap segment stored as an address): when that throws, the
+        // block they allocated is lost. Each override below runs the JDK's own default against a
+        // Recorder, which allocates from this heap and remembers what it handed out, and frees
+        // that again if the default throws: the JDK's argument checks and results are kept exactly.
+        // allocate(long), allocate(MemoryLayout) and allocate(MemoryLayout, long) only allocate
+        // (their checks come first), so they need no guard.
+
+        @Override
+        public MemorySegment allocateFrom(String str) {
+            return guarded(a -> a.allocateFrom(str));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(String str, Charset charset) {
+            return guarded(a -> a.allocateFrom(str, charset));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfByte layout, byte value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfChar layout, char value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfShort layout, short value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfInt layout, int value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfFloat layout, float value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfLong layout, long value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfDouble layout, double value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(AddressLayout layout, MemorySegment value) {
+            return guarded(a -> a.allocateFrom(layout, value));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout elementLayout, MemorySegment source, ValueLayout sourceElementLayout,
+                                          long sourceOffset, long elementCount) {
+            return guarded(a -> a.allocateFrom(elementLayout, source, sourceElementLayout, sourceOffset, elementCount));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfByte elementLayout, byte... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfShort elementLayout, short... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfChar elementLayout, char... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfInt elementLayout, int... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfFloat elementLayout, float... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfLong elementLayout, long... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        @Override
+        public MemorySegment allocateFrom(ValueLayout.OfDouble elementLayout, double... elements) {
+            return guarded(a -> a.allocateFrom(elementLayout, elements));
+        }
+
+        /**
+         * Runs a SegmentAllocator default against a {@link Recorder} over this heap; if it throws,
+         * frees what it allocated (a failure to free is added as suppressed) and rethrows.
+         */
+        private MemorySegment guarded(Function<SegmentAllocator, MemorySegment> body) {
+            Recorder r = new Recorder(this);
+            try {
+                return body.apply(r);
+            } catch (Throwable t) {
+                r.freeAll(t);
+                throw t;
+            }
+        }
+
+        /** A one-call allocator: allocates from the heap and remembers every segment it returned. */
+        private static final class Recorder implements SegmentAllocator {
+            private final Segments target;
+            private MemorySegment first; // the JDK's defaults allocate once
+            private java.util.List<MemorySegment> more;
+
+            Recorder(Segments target) {
+                this.target = target;
+            }
+
+            @Override
+            public MemorySegment allocate(long byteSize, long byteAlignment) {
+                MemorySegment s = target.allocate(byteSize, byteAlignment);
+                if (first == null) {
+                    first = s;
+                } else {
+                    if (more == null) {
+                        more = new java.util.ArrayList<>();
+                    }
+                    more.add(s);
+                }
+                return s;
+            }
+
+            void freeAll(Throwable failure) {
+                if (first != null) {
+                    free(first, failure);
+                }
+                if (more != null) {
+                    for (MemorySegment s : more) {
+                        free(s, failure);
+                    }
+                }
+            }
+
+            private void free(MemorySegment s, Throwable failure) {
+                try {
+                    target.free(s);
+                } catch (Throwable t) {
+                    failure.addSuppressed(t);
+                }
+            }
         }
 
         /** The heap behind this view. */
@@ -249,8 +456,14 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
      * Registers this heap's {@link GoHeapMXBean} with the platform MBean server as
      * {@code io.gomem:type=GoHeap,name=<name>}; it is unregistered by {@link #close()}.
      * Returns the object name.
+     *
+     * @throws IllegalStateException if the heap is closed (or being closed), or the name is taken
      */
     public synchronized ObjectName registerMXBean(String name) {
+        if (mxBeansClosed) {
+            throw new IllegalStateException("heap is closed: cannot register the GoHeap MXBean '" + name
+                    + "' after close(), nothing would unregister it");
+        }
         try {
             ObjectName on = new ObjectName("io.gomem:type=GoHeap,name=" + ObjectName.quote(name));
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
@@ -283,7 +496,10 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         }
     }
 
+    /** Guarded by this: the beans {@link #close()} unregisters. */
     private final java.util.List<ObjectName> mxBeans = new java.util.ArrayList<>();
+    /** Guarded by this: set by {@link #close()} before it unregisters; no bean is registered after. */
+    private boolean mxBeansClosed;
 
     /** Returns every free page to the OS now (Go's {@code debug.FreeOSMemory}); the bytes released. */
     @Override
@@ -312,6 +528,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
     @Override
     public void close() {
         synchronized (this) {
+            mxBeansClosed = true;
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
             for (ObjectName on : mxBeans) {
                 try {

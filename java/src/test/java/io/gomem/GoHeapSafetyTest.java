@@ -380,7 +380,7 @@ class GoHeapSafetyTest {
                     for (;;) {
                         ps.add(heap.allocate(16 + r.nextInt(4000))); // small objects: their free pages stay in spans
                     }
-                } catch (OutOfMemoryError | RuntimeException full) {
+                } catch (io.gomem.os.MemoryLimitExceededError full) {
                     assertTrue(full.getMessage().contains("hard"), full.toString());
                 }
                 ps.forEach(heap::free);
@@ -424,7 +424,7 @@ class GoHeapSafetyTest {
                 for (;;) {
                     again.add(heap.allocate(1 << 20));
                 }
-            } catch (OutOfMemoryError | RuntimeException full) {
+            } catch (io.gomem.os.MemoryLimitExceededError full) {
                 assertTrue(full.getMessage().contains("hard"), full.toString());
             }
             try {
@@ -434,7 +434,7 @@ class GoHeapSafetyTest {
                         assertTrue(heap.memStats().osReady() <= hard, "Ready " + heap.memStats().osReady() + " > " + hard);
                     }
                 }
-            } catch (OutOfMemoryError | RuntimeException full) {
+            } catch (io.gomem.os.MemoryLimitExceededError full) {
                 assertTrue(full.getMessage().contains("hard"), full.toString());
             }
             assertTrue(heap.memStats().osReady() <= hard, "Ready " + heap.memStats().osReady() + " > " + hard);

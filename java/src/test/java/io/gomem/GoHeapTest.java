@@ -2,6 +2,8 @@ package io.gomem;
 
 import io.gomem.heap.SizeClasses;
 import io.gomem.os.KernelView;
+import io.gomem.os.OutOfNativeMemoryError;
+import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
@@ -23,8 +25,10 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The public API end to end: sizes, alignment, zeroing, bad input, growth, release, close. */
 class GoHeapTest {
@@ -215,6 +219,70 @@ class GoHeapTest {
         heap.close(); // idempotent
     }
 
+    private static java.util.Set<javax.management.ObjectName> beansNamed(String name) throws Exception {
+        return java.lang.management.ManagementFactory.getPlatformMBeanServer().queryNames(
+                new javax.management.ObjectName("io.gomem:type=GoHeap,name=" + javax.management.ObjectName.quote(name)), null);
+    }
+
+    @Test
+    void registeringTheMXBeanAfterCloseThrowsAndRegistersNothing() throws Exception {
+        String name = "after-close-" + System.nanoTime();
+        heap.close();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> heap.registerMXBean(name));
+        assertTrue(e.getMessage().contains("closed") && e.getMessage().contains(name), e.getMessage());
+        assertEquals(Set.of(), beansNamed(name));
+    }
+
+    @Test
+    void registeringTheMXBeanRacingCloseNeverLeavesABeanBehind() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            GoHeap h = GoHeap.builder().procs(1).build();
+            String name = "race-" + i + "-" + System.nanoTime();
+            java.util.concurrent.CyclicBarrier go = new java.util.concurrent.CyclicBarrier(2);
+            Thread register = Thread.ofPlatform().start(() -> {
+                try {
+                    go.await();
+                    h.registerMXBean(name);
+                } catch (IllegalStateException closed) {
+                    assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
+                } catch (Exception ex) {
+                    throw new AssertionError(ex);
+                }
+            });
+            go.await();
+            h.close();
+            register.join();
+            assertEquals(Set.of(), beansNamed(name), "round " + i + ": a bean outlived close()");
+        }
+    }
+
+    @Test
+    void closeUnregistersTheMXBean() throws Exception {
+        String name = "closed-" + System.nanoTime();
+        heap.registerMXBean(name);
+        assertEquals(1, beansNamed(name).size());
+        heap.close();
+        assertEquals(Set.of(), beansNamed(name));
+    }
+
+    /** {@code -Dgomem.memoryLimit=0} or {@code -Dgomem.hardMemoryLimit=0}: refused, naming the property. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gomem.memoryLimit", "gomem.hardMemoryLimit"})
+    void aZeroLimitPropertyIsRefusedNamingIt(String property) {
+        String old = System.getProperty(property);
+        System.setProperty(property, "0");
+        try {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GoHeap.builder().build().close());
+            assertTrue(e.getMessage().contains(property + "=0") && e.getMessage().contains("at least 1"), e.getMessage());
+        } finally {
+            if (old == null) {
+                System.clearProperty(property);
+            } else {
+                System.setProperty(property, old);
+            }
+        }
+    }
+
     // ───────────── growth, release, close: ask the kernel ─────────────
 
     @Test
@@ -242,6 +310,43 @@ class GoHeapTest {
         for (long a : arenas) {
             assertTrue(KernelView.mappings(a << 26, 1L << 26).isEmpty(), "arena 0x" + Long.toHexString(a << 26) + " unmapped");
         }
+    }
+
+    /**
+     * A heap whose growth the kernel refuses (an object of twice RAM plus swap: the reservation is
+     * address space only and succeeds, mapping it read-write is refused by the overcommit policy)
+     * throws OutOfNativeMemoryError, an OutOfMemoryError, and goes on serving what fits.
+     */
+    @Test
+    void growthTheKernelRefusesIsOutOfNativeMemoryErrorAndTheHeapStaysUsable() throws Exception {
+        long size = io.gomem.os.Overcommit.unmappableLength();
+        assumeTrue(size > 0, "vm.overcommit_memory=1 maps any size");
+        long keep = heap.allocate(100_000);
+        at(keep, 100_000).fill((byte) 0x5a);
+        MemStats before = heap.memStats();
+        Throwable e = assertThrows(Throwable.class, () -> heap.allocate(size));
+        OutOfNativeMemoryError oom = assertInstanceOf(OutOfNativeMemoryError.class, e);
+        assertInstanceOf(OutOfMemoryError.class, oom);
+        assertEquals("ENOMEM", oom.errnoName());
+        assertEquals("mmap", oom.syscall());
+        assertTrue(oom.getMessage().contains("ENOMEM (Cannot allocate memory)"), oom.getMessage());
+        heap.checkInvariants();
+        MemStats after = heap.memStats().checkInvariants();
+        assertEquals(before.heapObjects(), after.heapObjects());
+        assertEquals(before.mallocs(), after.mallocs());
+        assertEquals(before.heapAlloc(), after.heapAlloc());
+        // What fits still does, in new address space as well as in the old.
+        List<Long> ps = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            long p = heap.allocate(i % 2 == 0 ? 1 << 20 : 100 + i);
+            at(p, 64).fill((byte) i);
+            ps.add(p);
+        }
+        assertEquals(0x5a, at(keep, 100_000).get(ValueLayout.JAVA_BYTE, 99_999));
+        ps.forEach(heap::free);
+        heap.free(keep);
+        heap.checkInvariants();
+        assertEquals(0, heap.memStats().heapObjects());
     }
 
     @Test

@@ -1,7 +1,8 @@
 package io.gomem;
 
 import io.gomem.os.KernelView;
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
+import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.Test;
 
@@ -14,6 +15,8 @@ import java.util.Random;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -128,16 +131,25 @@ class ScavengerTest {
     }
 
     @Test
-    void aHardLimitRefusesWhatCannotFitAndTheHeapStaysUsable() {
+    void aHardLimitRefusesWithAnOutOfMemoryErrorAndTheHeapStaysUsable() {
         long hard = 48 * MIB;
         try (GoHeap h = GoHeap.builder().procs(1).hardMemoryLimit(hard).build()) {
             List<long[]> live = new ArrayList<>();
-            MemoryLimitExceededException e = assertThrows(MemoryLimitExceededException.class, () -> {
+            Throwable t = assertThrows(Throwable.class, () -> {
                 for (int i = 0; i < 1000; i++) {
                     live.add(alloc(h, MIB));
                 }
             });
+            MemoryLimitExceededError e = assertInstanceOf(MemoryLimitExceededError.class, t);
+            assertInstanceOf(OutOfMemoryError.class, e);
+            assertInstanceOf(OutOfNativeMemoryError.class, e);
             assertEquals(hard, e.limit());
+            assertTrue(e.ready() + e.requested() > hard, "ready " + e.ready() + " + requested " + e.requested());
+            assertEquals(e.requested(), e.length());
+            assertEquals("allocate", e.call());
+            assertNull(e.syscall());
+            assertEquals(0, e.errno());
+            assertNull(e.errnoName());
             assertTrue(e.getMessage().contains("hard limit of " + hard + " B") && e.getMessage().contains("gomem.hardMemoryLimit"),
                     e.getMessage());
             assertTrue(live.size() >= 40 && live.size() <= 48, "fitted " + live.size() + " MiB under 48 MiB");
@@ -163,13 +175,13 @@ class ScavengerTest {
         long hard = 24 * MIB;
         try (GoHeap h = GoHeap.builder().procs(1).hardMemoryLimit(hard).build()) {
             List<long[]> big = new ArrayList<>();
-            assertThrows(MemoryLimitExceededException.class, () -> {
+            assertThrows(MemoryLimitExceededError.class, () -> {
                 for (int i = 0; i < 1000; i++) {
                     big.add(alloc(h, 15 * 8192)); // 15 pages: kept when freed
                 }
             });
             List<long[]> filler = new ArrayList<>();
-            assertThrows(MemoryLimitExceededException.class, () -> {
+            assertThrows(MemoryLimitExceededError.class, () -> {
                 for (int i = 0; i < 1000; i++) {
                     filler.add(alloc(h, 13 * 8192)); // fill what is left: under 13 free pages remain
                 }

@@ -16,7 +16,7 @@ import org.testcontainers.containers.GenericContainer;
 /**
  * Scenario "hard limit" ({@code io.gomem.docker.workload.HardLimitWorkload}): in a container of
  * 256 MiB with {@code -Dgomem.hardMemoryLimit=64m}, 1 MiB objects (touched) are refused with
- * MemoryLimitExceededException at the hard limit, the message names it, and the heap stays
+ * MemoryLimitExceededError at the hard limit, the message names it, and the heap stays
  * usable (free half, allocate as many again, invariants hold).
  */
 class HardMemoryLimitIT {

@@ -19,7 +19,7 @@ import org.testcontainers.containers.GenericContainer;
 /**
  * Scenario "mmap failure" ({@code io.gomem.docker.workload.MmapFailureWorkload}): under an
  * address-space limit (RLIMIT_AS, as a container ulimit) the heap's arena reservation fails with
- * OsMemoryException ENOMEM, and gomem stays usable for what fits, with no JVM crash.
+ * OutOfNativeMemoryError (errno ENOMEM), and gomem stays usable for what fits, with no JVM crash.
  *
  * <p>The limit: 2 GiB. The small JVM ({@link GomemContainers#SMALL_JVM}) reserves about 1 GiB of
  * address space (its heap, class space, code cache, thread stacks and glibc's malloc arenas:
@@ -65,7 +65,7 @@ class MmapFailureIT {
                             .anyMatch(u -> "as".equals(u.getName()) && u.getHardLong() == ADDRESS_SPACE),
                     "the container has no address-space ulimit: " + Arrays.toString(run.info().getHostConfig().getUlimits()));
             run.line("^workload: address-space limit \\(RLIMIT_AS\\) " + ADDRESS_SPACE + " " + ADDRESS_SPACE + " bytes");
-            run.line("^workload: got OsMemoryException errno=ENOMEM ");
+            run.line("^workload: got OutOfNativeMemoryError errno=ENOMEM .* outOfMemoryError=true");
             run.line("^workload: check ok: after close\\(\\), a new heap allocates");
             return run;
         }

@@ -60,7 +60,8 @@ final class Background {
             }
             try {
                 h.backgroundTick();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | io.gomem.os.OutOfNativeMemoryError e) {
+                // An Error escaping would end the scheduled task for good: no more background work.
                 System.getLogger("io.gomem.heap").log(System.Logger.Level.WARNING, "background work of a heap failed", e);
             }
         }

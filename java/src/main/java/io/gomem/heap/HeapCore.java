@@ -1,6 +1,6 @@
 package io.gomem.heap;
 
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
 import io.gomem.os.OsMemory;
 
 import java.lang.foreign.MemorySegment;
@@ -311,7 +311,7 @@ public class HeapCore extends SpanTable {
         }
         try {
             return allocSmall(sc);
-        } catch (MemoryLimitExceededException e) {
+        } catch (MemoryLimitExceededError e) {
             return retryAfterLimit(size, 1, false);
         }
     }
@@ -336,7 +336,7 @@ public class HeapCore extends SpanTable {
                 && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
             try {
                 return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
-            } catch (MemoryLimitExceededException e) {
+            } catch (MemoryLimitExceededError e) {
                 return retryAfterLimit(size, align, true);
             }
         }
@@ -350,7 +350,7 @@ public class HeapCore extends SpanTable {
     protected long allocate(long size, long align, boolean zero) {
         try {
             return allocateOnce(size, align, zero);
-        } catch (MemoryLimitExceededException e) {
+        } catch (MemoryLimitExceededError e) {
             return retryAfterLimit(size, align, zero);
         }
     }

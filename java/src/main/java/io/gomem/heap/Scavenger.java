@@ -2,7 +2,7 @@ package io.gomem.heap;
 
 import io.gomem.internal.Options;
 import io.gomem.os.MemState;
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
 import io.gomem.os.Purpose;
 
 /**
@@ -127,7 +127,7 @@ final class Scavenger {
     /**
      * On the allocation path (heap lock held): before taking {@code bytes} more Ready memory,
      * release free pages so that Ready memory stays under the soft limit, and refuse with
-     * MemoryLimitExceededException if it cannot stay under the hard limit. Pessimistic (it
+     * MemoryLimitExceededError if it cannot stay under the hard limit. Pessimistic (it
      * assumes every page taken was scavenged), which makes the hard check exact: once every free
      * page is released, every page taken will be.
      */
@@ -144,7 +144,7 @@ final class Scavenger {
             record(n << MHeap.PAGE_SHIFT, retained(), limit - bytes, 0, "sync");
             ready = retained();
             if (ready + bytes > hardLimit) {
-                throw new MemoryLimitExceededException(hardLimit, ready, bytes);
+                throw new MemoryLimitExceededError(hardLimit, ready, bytes);
             }
         }
     }

@@ -29,7 +29,7 @@ public enum Options {
                     + " (memory.max, or v1 memory.limit_in_bytes)."),
     HARD_MEMORY_LIMIT("gomem.hardMemoryLimit", "off",
             "Hard limit on Ready heap memory, e.g. 1g: an allocation that cannot fit under it even"
-                    + " after scavenging fails with MemoryLimitExceededException. 'off': none."),
+                    + " after scavenging fails with MemoryLimitExceededError. 'off': none."),
     RETAIN_EXTRA_PERCENT("gomem.scavenger.retainExtraPercent", "10",
             "The background scavenger returns free pages until Ready heap memory is at most this"
                     + " percentage above the heap's in-use memory."),
@@ -85,23 +85,37 @@ public enum Options {
         return switch (v) {
             case "true", "1", "yes", "on" -> true;
             case "false", "0", "no", "off", "" -> false;
-            default -> throw new IllegalArgumentException(
-                    property + "=" + v + ": expected true or false");
+            default -> throw refused(v, "expected true or false");
         };
     }
 
     /**
-     * The value as a byte count: a plain number, or with a suffix k, m, g, t (binary multiples);
-     * {@code off} or empty gives {@code ifOff}.
+     * The value as a byte count of at least {@code min}: a plain number, or with a suffix k, m, g,
+     * t (binary multiples); {@code off}, {@code none} or empty gives {@code ifOff}. Anything else
+     * is refused with an IllegalArgumentException naming the property, its variable, the value
+     * and the rule.
      */
-    public long bytesValue(long ifOff) {
-        return parseBytes(property, value(), ifOff);
+    public long bytesValue(long min, long ifOff) {
+        return bytesValue(System::getProperty, System.getenv(), min, ifOff);
     }
 
-    static long parseBytes(String name, String v, long ifOff) {
+    long bytesValue(Function<String, String> properties, Map<String, String> environment, long min, long ifOff) {
+        String v = value(properties, environment);
         String t = v.trim().toLowerCase(Locale.ROOT);
         if (t.isEmpty() || t.equals("off") || t.equals("none")) {
             return ifOff;
+        }
+        long n = parseBytes(t);
+        if (n < min) {
+            throw refused(v, "expected a byte count of at least " + min + " (such as 536870912, 512m or 2g), or 'off' for none");
+        }
+        return n;
+    }
+
+    /** A byte count such as 4096, 512m or 2g (lower case, trimmed); -1 if it is none. */
+    static long parseBytes(String t) {
+        if (t.isEmpty()) {
+            return -1;
         }
         int shift = switch (t.charAt(t.length() - 1)) {
             case 'k' -> 10;
@@ -111,29 +125,43 @@ public enum Options {
             default -> 0;
         };
         String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
+        if (digits.endsWith("i") || digits.endsWith("b")) {
+            digits = digits.substring(0, digits.length() - 1);
+        }
         try {
-            long n = Long.parseLong(digits.endsWith("i") || digits.endsWith("b") ? digits.substring(0, digits.length() - 1) : digits);
-            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
-                throw new NumberFormatException();
-            }
-            return n << shift;
+            long n = Long.parseLong(digits);
+            return n < 0 || n > (Long.MAX_VALUE >> shift) ? -1 : n << shift;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(name + "=" + v + ": expected a byte count such as 536870912, 512m or 2g, or 'off'");
+            return -1;
         }
     }
 
-    /** The value as an int in [min, max]. */
+    /** The value as an int in [min, max]; anything else is refused as {@link #bytesValue} says. */
     public int intValue(int min, int max) {
-        String v = value();
+        return intValue(System::getProperty, System.getenv(), min, max);
+    }
+
+    int intValue(Function<String, String> properties, Map<String, String> environment, int min, int max) {
+        String v = value(properties, environment);
         try {
             int n = Integer.parseInt(v.trim());
             if (n >= min && n <= max) {
                 return n;
             }
         } catch (NumberFormatException ignored) {
-            // fall through
+            // refused below
         }
-        throw new IllegalArgumentException(property + "=" + v + ": expected a whole number from " + min + " to " + max);
+        throw refused(v, "expected a whole number from " + min + " to " + max);
+    }
+
+    /**
+     * The error for a bad value: names the property, its environment variable, the value and the
+     * rule, e.g. {@code gomem.memoryLimit=0 (system property gomem.memoryLimit or environment
+     * variable GOMEM_MEMORY_LIMIT): expected a byte count of at least 1 ...}.
+     */
+    public IllegalArgumentException refused(String value, String rule) {
+        return new IllegalArgumentException(property + "=" + value + " (system property " + property
+                + " or environment variable " + environmentName() + "): " + rule);
     }
 
     /** True if the comma-separated {@link #DEBUG} value names {@code flag}. */

@@ -34,7 +34,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * runs in state {@code s} with purpose {@code p} ({@link #checkInvariants()} recomputes it). Every
  * transition validates its arguments and the current state of every page it touches before it
  * makes a system call; a refused or failed transition leaves both the kernel and the tracker as
- * they were.
+ * they were. A system call the kernel refuses with ENOMEM throws {@link OutOfNativeMemoryError},
+ * any other failure {@link OsMemoryException}.
  *
  * <p><b>Guards.</b> {@link #lock} guards {@link #runs}, {@link #bytes} and {@link #sysUnusedMode};
  * it is held across the system call so that the state check, the call and the update are one step.
@@ -83,8 +84,7 @@ public final class OsMemory {
             case "dontneed", "" -> UnusedMode.DONTNEED;
             case "free" -> UnusedMode.FREE;
             case "harddecommit", "hard" -> UnusedMode.HARD_DECOMMIT;
-            default -> throw new IllegalArgumentException(Options.SYS_UNUSED_MODE.property() + "=" + v
-                    + ": expected dontneed, free or harddecommit");
+            default -> throw Options.SYS_UNUSED_MODE.refused(v, "expected dontneed, free or harddecommit");
         };
     }
 
@@ -109,7 +109,7 @@ public final class OsMemory {
             try {
                 addr = Syscalls.mmap("sysAlloc", 0, len, Syscalls.PROT_READ | Syscalls.PROT_WRITE,
                         Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS);
-            } catch (OsMemoryException e) {
+            } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log("sysAlloc", 0, len, purpose, MemState.NONE, MemState.READY, e.getMessage());
                 throw e;
             }
@@ -136,7 +136,7 @@ public final class OsMemory {
             try {
                 addr = Syscalls.mmap("sysReserve", hint, len, Syscalls.PROT_NONE,
                         Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS | Syscalls.MAP_NORESERVE);
-            } catch (OsMemoryException e) {
+            } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log("sysReserve", hint, len, purpose, MemState.NONE, MemState.RESERVED, e.getMessage());
                 throw e;
             }
@@ -173,7 +173,7 @@ public final class OsMemory {
             try {
                 raw = Syscalls.mmap("sysReserveAligned", 0, total, Syscalls.PROT_NONE,
                         Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS | Syscalls.MAP_NORESERVE);
-            } catch (OsMemoryException e) {
+            } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log("sysReserve", 0, len, purpose, MemState.NONE, MemState.RESERVED, e.getMessage());
                 throw e;
             }
@@ -254,7 +254,7 @@ public final class OsMemory {
                         LOG.log(System.Logger.Level.DEBUG, "MADV_FREE refused (EINVAL): using MADV_DONTNEED from now on");
                         Syscalls.madvise("sysUnused", addr, len, Syscalls.MADV_DONTNEED);
                     } else if (errno != 0) {
-                        throw new OsMemoryException("sysUnused", "madvise", addr, len, errno);
+                        throw Syscalls.failure("sysUnused", "madvise", addr, len, errno);
                     }
                 }
                 case HARD_DECOMMIT -> Syscalls.mmap("sysUnused", addr, len, Syscalls.PROT_NONE,
@@ -307,7 +307,7 @@ public final class OsMemory {
             if (errno == Syscalls.EINVAL || errno == Syscalls.EAGAIN || errno == Syscalls.ENOMEM) {
                 return false;
             }
-            throw new OsMemoryException("sysHugePageCollapse", "madvise", addr, len, errno);
+            throw Syscalls.failure("sysHugePageCollapse", "madvise", addr, len, errno);
         } finally {
             lock.unlock();
         }
@@ -332,7 +332,7 @@ public final class OsMemory {
         }
     }
 
-    /** The system call of a transition; throws OsMemoryException on failure. */
+    /** The system call of a transition; throws OsMemoryException or OutOfNativeMemoryError on failure. */
     private interface Call {
         void run();
     }
@@ -346,7 +346,7 @@ public final class OsMemory {
             Purpose purpose = purposeAt(addr);
             try {
                 syscall.run();
-            } catch (OsMemoryException e) {
+            } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log(call, addr, len, purpose, old, to, e.getMessage());
                 throw e;
             }

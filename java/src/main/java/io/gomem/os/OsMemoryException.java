@@ -5,8 +5,11 @@ import io.gomem.bindings.linux.LinuxSys;
 /**
  * A system call of the OS layer failed. The message names the gomem call ({@code sysMap}), the
  * system call ({@code mmap}), the address range, the errno's name and the kernel's text for it,
- * e.g. {@code sysReserve: mmap [0x0, +1024 TiB) failed: ENOMEM (Cannot allocate memory)}.
+ * e.g. {@code sysFree: munmap [0x7f0000000001, +8 KiB) failed: EINVAL (Invalid argument)}.
  * The region tracker is unchanged when this is thrown.
+ *
+ * <p>Running out of memory is not this: a call that gets, changes or gives back memory and is
+ * refused with ENOMEM throws {@link OutOfNativeMemoryError}, an {@link OutOfMemoryError}.
  */
 public final class OsMemoryException extends RuntimeException {
     private static final long serialVersionUID = 1L;
@@ -18,8 +21,7 @@ public final class OsMemoryException extends RuntimeException {
     private final int errno;
 
     OsMemoryException(String call, String syscall, long address, long length, int errno) {
-        super(call + ": " + syscall + " " + Ranges.format(address, length) + " failed: "
-                + errnoName(errno) + " (" + Syscalls.strerror(errno) + ")");
+        super(message(call, syscall, address, length, errno));
         this.call = call;
         this.syscall = syscall;
         this.address = address;
@@ -54,9 +56,19 @@ public final class OsMemoryException extends RuntimeException {
         return errnoName(errno);
     }
 
-    /** True if the kernel said there is no memory (ENOMEM): an address-space or commit limit. */
+    /**
+     * True if errno is ENOMEM. Only mincore ({@link KernelView}'s residency query, for which ENOMEM
+     * means part of the range is not mapped) gives an OsMemoryException with it: ENOMEM from any
+     * call that gets, changes or gives back memory is an {@link OutOfNativeMemoryError}.
+     */
     public boolean isOutOfMemory() {
         return errno == LinuxSys.ENOMEM();
+    }
+
+    /** {@code call: syscall [range) failed: ENAME (kernel's text)}. */
+    static String message(String call, String syscall, long address, long length, int errno) {
+        return call + ": " + syscall + " " + Ranges.format(address, length) + " failed: "
+                + errnoName(errno) + " (" + Syscalls.strerror(errno) + ")";
     }
 
     static String errnoName(int errno) {

@@ -14,7 +14,9 @@ import java.lang.invoke.VarHandle;
 /**
  * The hand-written layer over the jextract bindings ({@link LinuxSys}, never edited by hand):
  * each call is re-linked with {@code Linker.Option.captureCallState("errno")} so that a failure
- * carries the errno the kernel set, and becomes an {@link OsMemoryException}. Nothing here knows
+ * carries the errno the kernel set, and becomes an {@link OutOfNativeMemoryError} if that is
+ * ENOMEM, else an {@link OsMemoryException} (mincore, a query whose ENOMEM means "not mapped",
+ * always the latter). Nothing here knows
  * about region states; {@link OsMemory} checks those before it calls in.
  *
  * <p>Owns no mutable state: every handle is a {@code static final} constant. Errno is captured
@@ -65,10 +67,10 @@ final class Syscalls {
             MemorySegment state = arena.allocate(CAPTURE);
             MemorySegment r = (MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(addr), len, prot, flags, -1, 0L);
             if (r.address() == MAP_FAILED) {
-                throw new OsMemoryException(call, "mmap", addr, len, (int) ERRNO.get(state, 0L));
+                throw failure(call, "mmap", addr, len, (int) ERRNO.get(state, 0L));
             }
             return r.address();
-        } catch (OsMemoryException e) {
+        } catch (OsMemoryException | OutOfNativeMemoryError e) {
             throw e;
         } catch (Throwable t) {
             throw new AssertionError("mmap downcall failed", t);
@@ -131,7 +133,20 @@ final class Syscalls {
 
     private static void check(String call, String syscall, long addr, long len, long r) {
         if (r != 0) {
-            throw new OsMemoryException(call, syscall, addr, len, (int) -r);
+            throw failure(call, syscall, addr, len, (int) -r);
         }
+    }
+
+    /**
+     * The failure of a system call that gets, changes or gives back memory: ENOMEM (the kernel is
+     * out of memory, address space or mappings) is thrown from here as an
+     * {@link OutOfNativeMemoryError}; any other errno is returned as an OsMemoryException for the
+     * caller to throw ({@code throw failure(...)}).
+     */
+    static OsMemoryException failure(String call, String syscall, long addr, long len, int errno) {
+        if (errno == ENOMEM) {
+            throw new OutOfNativeMemoryError(call, syscall, addr, len, errno);
+        }
+        return new OsMemoryException(call, syscall, addr, len, errno);
     }
 }

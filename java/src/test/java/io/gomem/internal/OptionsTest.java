@@ -1,10 +1,14 @@
 package io.gomem.internal;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Map;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class OptionsTest {
@@ -36,13 +40,54 @@ class OptionsTest {
 
     @Test
     void byteCountsParseWithSuffixes() {
-        assertEquals(512L << 20, Options.parseBytes("x", "512m", -1));
-        assertEquals(2L << 30, Options.parseBytes("x", "2g", -1));
-        assertEquals(4096, Options.parseBytes("x", "4096", -1));
-        assertEquals(-1, Options.parseBytes("x", "off", -1));
-        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> Options.parseBytes("gomem.memoryLimit", "lots", -1));
-        assertTrue(e.getMessage().contains("gomem.memoryLimit=lots"), e.getMessage());
+        assertEquals(512L << 20, Options.parseBytes("512m"));
+        assertEquals(2L << 30, Options.parseBytes("2g"));
+        assertEquals(4096, Options.parseBytes("4096"));
+        assertEquals(-1, Options.parseBytes("lots"));
+        assertEquals(-1, Options.parseBytes("-5"));
+        assertEquals(-1, Options.parseBytes("9999999999999t"));
+    }
+
+    /** A bad value of a numeric option: the error names the property, the variable, the value and the rule. */
+    @ParameterizedTest(name = "{0}={1}")
+    @CsvSource({
+            "MEMORY_LIMIT, 0, at least 1",
+            "MEMORY_LIMIT, -5, at least 1",
+            "MEMORY_LIMIT, lots, at least 1",
+            "MEMORY_LIMIT, 9999999999999t, at least 1",
+            "HARD_MEMORY_LIMIT, 0, at least 1",
+            "HARD_MEMORY_LIMIT, 0k, at least 1",
+            "MEMORY_LIMIT_PERCENT, 0, from 1 to 100",
+            "MEMORY_LIMIT_PERCENT, 101, from 1 to 100",
+            "RETAIN_EXTRA_PERCENT, -1, from 0 to 10000",
+            "SCAVENGER_CPU_PERCENT, 0.5, from 1 to 100"})
+    void aBadNumericValueIsRefusedNamingThePropertyTheVariableTheValueAndTheRule(Options o, String bad, String rule) {
+        for (boolean fromProperty : new boolean[] {true, false}) {
+            Function<String, String> props = k -> fromProperty && k.equals(o.property()) ? bad : null;
+            Map<String, String> env = fromProperty ? Map.of() : Map.of(o.environmentName(), bad);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> numeric(o, props, env));
+            String m = e.getMessage();
+            assertTrue(m.contains(o.property() + "=" + bad) && m.contains(o.environmentName()) && m.contains(rule),
+                    "names " + o.property() + ", " + o.environmentName() + ", '" + bad + "' and '" + rule + "': " + m);
+        }
+    }
+
+    private static long numeric(Options o, Function<String, String> props, Map<String, String> env) {
+        return switch (o) {
+            case MEMORY_LIMIT, HARD_MEMORY_LIMIT -> o.bytesValue(props, env, 1, Long.MAX_VALUE);
+            case MEMORY_LIMIT_PERCENT, SCAVENGER_CPU_PERCENT -> o.intValue(props, env, 1, 100);
+            case RETAIN_EXTRA_PERCENT -> o.intValue(props, env, 0, 10_000);
+            default -> throw new IllegalArgumentException(o + " is not numeric");
+        };
+    }
+
+    @Test
+    void goodByteCountsAndOffAreAccepted() {
+        Map<String, String> env = Map.of();
+        assertEquals(1, Options.MEMORY_LIMIT.bytesValue(k -> "1", env, 1, -1));
+        assertEquals(3L << 30, Options.HARD_MEMORY_LIMIT.bytesValue(k -> null, Map.of("GOMEM_HARD_MEMORY_LIMIT", "3g"), 1, -1));
+        assertEquals(-1, Options.MEMORY_LIMIT.bytesValue(k -> "off", env, 1, -1));
+        assertEquals(100, Options.MEMORY_LIMIT_PERCENT.intValue(k -> "100", env, 1, 100));
     }
 
     @Test

@@ -22,9 +22,11 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The OS layer against the kernel: every check reads /proc/self/maps, pagemap or mincore, never
@@ -306,17 +308,45 @@ class OsMemoryTest {
     }
 
     @Test
-    void absurdReservationIsEnomemAndTheTrackerIsUnchanged() {
+    void absurdReservationIsOutOfNativeMemoryErrorAndTheTrackerIsUnchanged() {
         String before = os.describe();
         long reserved = os.bytes(MemState.RESERVED);
-        OsMemoryException e = assertThrows(OsMemoryException.class, () -> os.sysReserve(0, 1L << 50, Purpose.HEAP));
+        OutOfNativeMemoryError e = assertThrows(OutOfNativeMemoryError.class, () -> os.sysReserve(0, 1L << 50, Purpose.HEAP));
+        assertInstanceOf(OutOfMemoryError.class, e);
         assertEquals("ENOMEM", e.errnoName());
-        assertTrue(e.isOutOfMemory());
+        assertEquals(Syscalls.ENOMEM, e.errno());
+        assertEquals("sysReserve", e.call());
+        assertEquals("mmap", e.syscall());
+        assertEquals(1L << 50, e.length());
         assertTrue(e.getMessage().startsWith("sysReserve: mmap ") && e.getMessage().contains("1 PiB")
                 && e.getMessage().contains("ENOMEM (Cannot allocate memory)"), e.getMessage());
         assertEquals(before, os.describe());
         assertEquals(reserved, os.bytes(MemState.RESERVED));
         os.checkInvariants();
+    }
+
+    @Test
+    void sysMapTheKernelRefusesIsOutOfNativeMemoryErrorAndTheRangeStaysReserved() throws IOException {
+        long len = Overcommit.unmappableLength();
+        assumeTrue(len > 0, "vm.overcommit_memory=1 maps any size");
+        long a = os.sysReserve(0, len, Purpose.HEAP);
+        try {
+            String before = os.describe();
+            OutOfNativeMemoryError e = assertThrows(OutOfNativeMemoryError.class, () -> os.sysMap(a, len));
+            assertEquals("ENOMEM", e.errnoName());
+            assertEquals("sysMap", e.call());
+            assertEquals("mmap", e.syscall());
+            assertEquals(a, e.address());
+            assertEquals(len, e.length());
+            assertTrue(e.getMessage().startsWith("sysMap: mmap [0x" + Long.toHexString(a))
+                    && e.getMessage().contains("ENOMEM (Cannot allocate memory)"), e.getMessage());
+            assertEquals(before, os.describe());
+            assertTrue(os.isState(a, len, MemState.RESERVED));
+            assertEquals("---p", KernelView.permsAt(a), "still reserved in the kernel");
+            os.checkInvariants();
+        } finally {
+            os.sysFree(a, len);
+        }
     }
 
     // ───────────── sysUnused modes ─────────────

@@ -2,7 +2,7 @@ package io.gomem.docker.workload;
 
 import io.gomem.GoHeap;
 import io.gomem.docker.workload.Workload.Cgroup;
-import io.gomem.os.MemoryLimitExceededException;
+import io.gomem.os.MemoryLimitExceededError;
 import io.gomem.stats.MemStats;
 
 import java.util.ArrayList;
@@ -14,7 +14,7 @@ import static io.gomem.docker.workload.Workload.say;
 
 /**
  * Scenario "hard limit": run with {@code -Dgomem.hardMemoryLimit=64m} (or another value). Allocates
- * 1 MiB objects, touching every page, until the heap refuses with MemoryLimitExceededException;
+ * 1 MiB objects, touching every page, until the heap refuses with MemoryLimitExceededError;
  * checks that the refusal names the limit and happened near it, that the heap stays usable (free
  * half, allocate as many again, then the limit refuses again), that its invariants hold and that
  * the cgroup saw about that much memory and no more.
@@ -36,14 +36,14 @@ public final class HardLimitWorkload {
 
         try (GoHeap heap = GoHeap.builder().build()) {
             List<Long> objs = new ArrayList<>();
-            MemoryLimitExceededException refused = null;
+            MemoryLimitExceededError refused = null;
             int max = (int) (hard / OBJECT) * 2 + 16;
             while (objs.size() < max) {
                 try {
                     long p = heap.allocate(OBJECT);
                     Workload.touch(p, OBJECT, (byte) objs.size());
                     objs.add(p);
-                } catch (MemoryLimitExceededException e) {
+                } catch (MemoryLimitExceededError e) {
                     refused = e;
                     break;
                 }
@@ -51,7 +51,7 @@ public final class HardLimitWorkload {
             int count = objs.size();
             MemStats atLimit = heap.memStats().checkInvariants();
             long usageAtLimit = Cgroup.usage();
-            if (!w.check(refused != null, "allocation refused with MemoryLimitExceededException after " + count + " objects of 1 MiB")) {
+            if (!w.check(refused != null, "allocation refused with MemoryLimitExceededError after " + count + " objects of 1 MiB")) {
                 return;
             }
             say("refused after " + count + " objects: " + refused.getMessage());
@@ -84,7 +84,7 @@ public final class HardLimitWorkload {
                     objs.add(p);
                     again++;
                 }
-            } catch (MemoryLimitExceededException e) {
+            } catch (MemoryLimitExceededError e) {
                 say("FAILED refused again after only " + again + " of " + half + ": " + e.getMessage());
             }
             w.check(again == half, "after freeing " + half + " objects, " + again + " of " + half + " allocations succeeded");
@@ -93,7 +93,7 @@ public final class HardLimitWorkload {
                 for (int i = 0; i < 8; i++) {
                     objs.add(heap.allocate(OBJECT));
                 }
-            } catch (MemoryLimitExceededException e) {
+            } catch (MemoryLimitExceededError e) {
                 refusedAgain = true;
             }
             w.check(refusedAgain, "back at the limit, the heap refuses again");

@@ -2,7 +2,7 @@ package io.gomem.docker.workload;
 
 import io.gomem.GoHeap;
 import io.gomem.docker.workload.Workload.Cgroup;
-import io.gomem.os.OsMemoryException;
+import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 
 import java.nio.file.Files;
@@ -18,8 +18,8 @@ import static io.gomem.docker.workload.Workload.say;
 /**
  * Scenario "mmap failure": run under an address-space limit (RLIMIT_AS, {@code ulimit -v}).
  * Allocates large objects ({@code step}, default 256 MiB, touched once per MiB) until the kernel
- * refuses the heap address space: an {@link OsMemoryException} with errno ENOMEM (found in the
- * cause chain). Then checks the heap is still usable for what fits: 1 MiB objects either fit or
+ * refuses the heap address space: an {@link OutOfNativeMemoryError} (an OutOfMemoryError) with
+ * errno ENOMEM. Then checks the heap is still usable for what fits: 1 MiB objects either fit or
  * fail with ENOMEM again (nothing else); after one large object is freed they fit in its pages;
  * small objects too; invariants hold. Finally close() must give the address space back: a new
  * heap gets a large object again.
@@ -45,7 +45,7 @@ public final class MmapFailureWorkload {
         say("process address space before the heap: " + vm("VmSize") + " (peak " + vm("VmPeak") + ")");
 
         List<Long> big = new ArrayList<>();
-        OsMemoryException enomem = null;
+        OutOfNativeMemoryError enomem = null;
         try (GoHeap heap = GoHeap.builder().build()) {
             while (big.size() < max) {
                 try {
@@ -53,21 +53,18 @@ public final class MmapFailureWorkload {
                     Workload.touch(p, step, (byte) big.size(), MiB);
                     big.add(p);
                     say("allocated object " + big.size() + " of " + mib(step) + " at " + hex(p) + "; address space " + vm("VmSize"));
-                } catch (RuntimeException e) {
-                    enomem = osError(e);
-                    if (enomem == null) {
-                        throw e;
-                    }
+                } catch (OutOfNativeMemoryError e) {
+                    enomem = e;
                     say("allocation " + (big.size() + 1) + " of " + mib(step) + " failed: " + e);
-                    say("got OsMemoryException errno=" + enomem.errnoName() + " call=" + enomem.call() + " syscall="
-                            + enomem.syscall() + " outOfMemory=" + enomem.isOutOfMemory() + " (" + (enomem == e ? "thrown as is" : "in the cause chain of " + e.getClass().getName()) + ")");
+                    say("got OutOfNativeMemoryError errno=" + enomem.errnoName() + " call=" + enomem.call() + " syscall="
+                            + enomem.syscall() + " outOfMemoryError=" + (e instanceof OutOfMemoryError));
                     break;
                 }
             }
             if (!w.check(enomem != null, "the kernel refused address space within " + max + " objects of " + mib(step))) {
                 return;
             }
-            w.check("ENOMEM".equals(enomem.errnoName()) && enomem.isOutOfMemory(), "errno is ENOMEM (" + enomem.errnoName() + ")");
+            w.check("ENOMEM".equals(enomem.errnoName()), "errno is ENOMEM (" + enomem.errnoName() + ")");
             int fittedBefore = big.size();
             w.check(big.size() >= 1, big.size() + " objects of " + mib(step) + " fitted before the refusal");
             w.check(enomem.getMessage().contains("ENOMEM"), "the message names ENOMEM: " + enomem.getMessage());
@@ -90,14 +87,16 @@ public final class MmapFailureWorkload {
                     Workload.touch(p, MiB, (byte) i, MiB);
                     smallish.add(p);
                     fitted++;
-                } catch (RuntimeException e) {
-                    OsMemoryException o = osError(e);
-                    if (o == null || !o.isOutOfMemory()) {
-                        w.fail("a 1 MiB allocation after the refusal failed with something other than ENOMEM: " + e);
-                        e.printStackTrace(System.out);
+                } catch (OutOfNativeMemoryError e) {
+                    if (!"ENOMEM".equals(e.errnoName())) {
+                        w.fail("a 1 MiB allocation after the refusal failed with errno " + e.errnoName() + ": " + e);
                         break;
                     }
                     refused++;
+                } catch (RuntimeException e) {
+                    w.fail("a 1 MiB allocation after the refusal failed with something other than ENOMEM: " + e);
+                    e.printStackTrace(System.out);
+                    break;
                 }
             }
             say("without freeing: " + fitted + " objects of 1 MiB fitted, then " + refused + " refused with ENOMEM");
@@ -125,7 +124,7 @@ public final class MmapFailureWorkload {
                     Workload.touch(p, 64 + i % 500, (byte) i);
                     smallish.add(p);
                 }
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfNativeMemoryError e) {
                 say("FAILED allocation into the freed object's pages: " + e);
                 e.printStackTrace(System.out);
             }
@@ -154,23 +153,10 @@ public final class MmapFailureWorkload {
             Workload.touch(p, step, (byte) 1, MiB);
             again.free(p);
             w.check(true, "after close(), a new heap allocates " + mib(step) + " again");
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | OutOfNativeMemoryError e) {
             w.fail("after close(), a new heap could not allocate " + mib(step) + ": " + e);
         }
         w.check(Cgroup.usage() < Cgroup.limit() || Cgroup.limit() < 0, "cgroup usage below the container limit");
-    }
-
-    /** The OsMemoryException in e's cause chain (e itself included), or null. */
-    static OsMemoryException osError(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof OsMemoryException o) {
-                return o;
-            }
-            if (t.getCause() == t) {
-                break;
-            }
-        }
-        return null;
     }
 
     private static String limitLine() {
