@@ -18,22 +18,42 @@ import java.util.concurrent.locks.ReentrantLock;
  * <h2>P slots</h2>
  * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
  * An operation leases one ({@link #lease}) with a CAS: the cache its thread id picks in
- * {@link #slots} if the thread owns it, else ({@link #leaseSlow}) one it owns, one nobody owns
- * (which it then owns), or any free one (borrowed). Ownership is only a preference that keeps a thread on
- * one cache (and its spans) as Go keeps an M on a P; leases last one operation, so a thread that
- * dies or idles holds nothing, and any number of threads, virtual or not, share {@code procs}
- * caches. The background thread ({@link Background}) flushes caches that took no span for a
- * period, and forgets their owner, so spans do not sit in caches nobody uses.
+ * {@link #picks} if the thread owns it, else ({@link #leaseSlow}) one it owns, one nobody owns
+ * (which it then owns), or any free one (borrowed); if none is free it waits
+ * ({@link #leaseWait}). Ownership is only a preference that keeps a thread on one cache (and
+ * its spans) as Go keeps an M on a P; leases last one operation, so a thread that dies or idles
+ * holds nothing, and any number of threads, virtual or not, share {@code procs} caches. The
+ * background thread ({@link Background}) flushes caches that took no span for a period, and
+ * forgets their owner, so spans do not sit in caches nobody uses.
+ *
+ * <h2>Who may touch heap memory: the lease protocol</h2>
+ * Invariant: a thread touches heap memory (zeroing), or a cache, only while it holds that
+ * cache's lease; {@link #close()} and every stop-the-world hold every lease. So an allocation
+ * zeroes its block before it gives its lease back, and the large path (a kept span, a new one
+ * from the heap, the clear) runs under one lease: after {@code close()} returns no thread
+ * touches the heap's memory, and an allocation that loses the race gets IllegalStateException.
+ * A free takes no lease: it touches only Java objects (the spans table, a span's marks, a
+ * central's queue) and never the block; a large span it frees goes to the heap under the heap
+ * lock, which refuses it once the heap is released.
+ * <ul>
+ *   <li>Stop-the-world ({@link #stopTheWorldIfOpen}): one at a time; points {@link #picks} at
+ *       {@link #stopped}, so no operation starting now takes a lease, then takes each lease as
+ *       the operation holding it ends. A thread holding a lease never stops the world.</li>
+ *   <li>No wait spins without bound: a waiter (for a lease, or a stop-the-world for one) spins
+ *       {@link #SPINS} PAUSEs, then parks for 1 µs doubling to 1 ms between tries, so a virtual
+ *       thread that holds a lease and needs a carrier gets one. Threads with no P queue on
+ *       {@link #waitLock} (parked) and only its holder polls.</li>
+ *   <li>The hard limit: an allocation that meets it gives its lease back, releases every free
+ *       page ({@link #releaseMemory}, a stop-the-world) and tries once more.</li>
+ * </ul>
  *
  * <h2>Guards</h2>
  * {@link #closed}: volatile; set once by {@link #close()} while it holds every lease, which it
- * then leaves taken for good ({@link MCache#closeLease}): whoever holds a lease (an operation,
- * the idle flush, a stop-the-world) got it before the close and completes before the heap goes
- * away, so it need not read {@code closed}; whoever finds no lease reads it. A small object's
- * free takes no lease and does not read it: {@code close} makes the heap forget its arenas, so a
- * free after it finds no span and is refused as use after close; a large object's free may take
- * its thread's cache's lease without waiting, to keep the span ({@link #keepLarge}). Everything
- * else is in the components' own guards.
+ * then leaves taken for good ({@link MCache#closeLease}), with {@link #picks} left at
+ * {@link #stopped}: whoever holds a lease got it before the close and completes before the heap
+ * goes away, so it need not read {@code closed}; whoever finds no lease reads it. {@link #picks}:
+ * volatile, written by the stop-the-world under {@link #stwLock}. {@link #poller}: volatile,
+ * the {@link #waitLock} holder's. Everything else is in the components' own guards.
  */
 public class HeapCore extends SpanTable {
     /**

@@ -31,8 +31,9 @@
  * Go's collector decides what is free and sweeping reclaims it; here the caller decides, and the
  * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
  * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
- * address is a live object's start (one multiply by the class's divMagic), and adds one to the
- * slot's two-bit mark in the span's free marks with one atomic add. The slot is reused only
+ * address is a live object's start (one multiply by the class's divMagic), and sets the
+ * slot's byte in the span's free marks with one atomic exchange (idempotent: racing frees of
+ * one object set one byte and reach no other slot's). The slot is reused only
  * after the span's owner sweeps it: the cache that holds it, in place, once the span is
  * exhausted; or its MCentral when the span is handed back or out. A span in the full set is armed so that its first free
  * queues it (lock-free) to move to the partial set; a span found with no live object goes back to
@@ -46,7 +47,17 @@
  * synchronously when an allocation would pass the soft limit, and all at once on
  * {@code releaseMemory}, which also returns the free OS pages inside spans that still hold
  * objects (Go returns only whole free spans). Only Ready memory is ever handed out: a span's
- * released pages are made Ready again before it is cached or freed.
+ * released pages are made Ready again (within the limits) before a cache uses it; a span freed
+ * with released pages gives them to the page allocator as scavenged, never making them Ready.
+ * Every path that makes pages Ready goes through the Scavenger's limit check.
+ *
+ * <h2>What double-free detection guarantees</h2>
+ * Refused: a second free of an object whose first free has not been swept; a free of a slot
+ * that is free (swept, not handed out again); a second free of a large or tiny object, until
+ * its memory is reused. Not detectable without a generation count per slot: a second free after
+ * the slot was handed out again frees the new object (as in C); a second free racing with the
+ * sweep that reclaims the first may leave a mark that frees the slot's next object. No free,
+ * legal or not, changes another slot's state.
  *
  * <h2>Counting</h2>
  * Each P counts the slots its spans handed out when a span leaves it (Go counts at refill), and
