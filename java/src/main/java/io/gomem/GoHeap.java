@@ -252,19 +252,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
                 throw new IllegalArgumentException("free of " + segment + ": a heap segment (over a Java array or"
                         + " buffer) is never one this heap returned");
             }
-            long addr = segment.address();
-            long usable;
-            try {
-                usable = heap.usableSize(addr);
-            } catch (IllegalArgumentException notABlock) {
-                usable = Long.MAX_VALUE; // no block there: heap.free below says why (not ours, freed, closed)
-            }
-            if (segment.byteSize() > usable) {
-                throw new IllegalArgumentException("free of a segment of " + segment.byteSize() + " B at 0x"
-                        + Long.toHexString(addr) + ": longer than the " + usable + " B usable in the block there,"
-                        + " so not a segment this heap returned; free takes the segment allocate returned");
-            }
-            heap.free(addr);
+            heap.free(segment.address(), segment.byteSize());
         }
 
         // ── SegmentAllocator's default methods, made all-or-nothing ──

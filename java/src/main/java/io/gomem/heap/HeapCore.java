@@ -484,21 +484,36 @@ public class HeapCore extends SpanTable {
 
     /** Frees what {@link #allocate} returned. Any thread. */
     public void free(long addr) {
+        free(addr, 0);
+    }
+
+    /**
+     * Frees what {@link #allocate} returned, refusing (IllegalArgumentException, nothing freed)
+     * if {@code length} is more than the object's usable size: the segment API's free, whose
+     * segment cannot be one this heap returned if it is longer than the block. Any thread.
+     */
+    protected void free(long addr, long length) {
         MSpan[] t = flat; // the flat spans table first (the common case), then the arena index
         long page = (addr - flatBase) >>> SizeClasses.PAGE_SHIFT;
         MSpan s = page < t.length ? (MSpan) SPANS.getAcquire(t, (int) page) : heap.spanOf(addr); // null after close
         int idx;
-        if (s != null && (idx = s.slotOf(addr)) >= 0) { // a small, non-tiny object's start
+        if (s != null && (idx = s.slotOf(addr)) >= 0 && length <= s.elemSize) { // a small, non-tiny object's start
             if (s.markFree(idx, addr)) {
                 heap.central[s.spanClass].onFree(s);
             }
             return;
         }
-        freeSlow(addr, s);
+        freeSlow(addr, length, s);
+    }
+
+    private static IllegalArgumentException longerThanBlock(long addr, long length, long usable) {
+        return new IllegalArgumentException("free of " + length + " B at 0x" + Long.toHexString(addr) + ": longer than the "
+                + usable + " B usable in the block there, so not a segment this heap returned; free takes the segment"
+                + " allocate returned");
     }
 
     /** Everything but a small object's free: large and tiny objects, and every error. */
-    private void freeSlow(long addr, MSpan s) {
+    private void freeSlow(long addr, long length, MSpan s) {
         if (closed) {
             throw closedException();
         }
@@ -517,6 +532,9 @@ public class HeapCore extends SpanTable {
                             + ": an interior address of the " + s.elemSize + " B object at 0x" + Long.toHexString(obj)
                             + "; free takes the address allocate returned");
                 }
+                if (length > s.elemSize) {
+                    throw longerThanBlock(addr, length, s.elemSize);
+                }
                 s.markLargeFree(addr);
                 if (s.npages > MCache.LARGE_MAX_PAGES || !keepLarge(s)) {
                     heap.freeSpan(s);
@@ -524,8 +542,15 @@ public class HeapCore extends SpanTable {
             }
             case MSpan.STATE_SMALL -> {
                 if (s.spanClass == MHeap.TINY_SPAN_CLASS) {
+                    long usable = length > 0 ? MCache.tinyUsable(s, addr) : 0;
+                    if (usable > 0 && length > usable) {
+                        throw longerThanBlock(addr, length, usable);
+                    }
                     MCache.freeTiny(heap, s, addr);
                     return;
+                }
+                if (s.slotOf(addr) >= 0) {
+                    throw longerThanBlock(addr, length, s.elemSize);
                 }
                 long off = addr - s.base;
                 long start = s.base + Math.min(off / s.elemSize, s.nelems - 1) * s.elemSize;
