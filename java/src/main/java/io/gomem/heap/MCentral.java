@@ -320,7 +320,9 @@ final class MCentral {
             }
             for (MSpan s = fullHead; s != null; s = s.next) {
                 check(s.where == MSpan.IN_FULL && s.spanClass == spanClass, s, "in full");
-                check(s.notifyCentral || s.pendingFrees() == 0, s, "full with frees but not armed");
+                // Only a free disarms a full span (after setting its mark), then queues it: a span
+                // found disarmed has a free in flight, and its mark stays until this central sweeps it.
+                check(s.notifyCentral || s.pendingFrees() > 0, s, "full, not armed, and no free marked it");
                 s.checkInvariants();
             }
         } finally {
