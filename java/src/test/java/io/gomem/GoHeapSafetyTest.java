@@ -447,6 +447,33 @@ class GoHeapSafetyTest {
         }
     }
 
+    @Test
+    void aSpanFreedWithPagesReleasedInsideItMakesNoPageReady() {
+        try (GoHeap heap = GoHeap.builder().procs(1).build()) {
+            List<Long> ps = new ArrayList<>();
+            for (int i = 0; i < 20_000; i++) {
+                ps.add(heap.allocate(1024)); // eight to a page: released pages inside spans are likely
+            }
+            SplittableRandom r = new SplittableRandom(9);
+            List<Long> kept = new ArrayList<>();
+            for (long p : ps) {
+                if (r.nextInt(20) == 0) {
+                    kept.add(p);
+                } else {
+                    heap.free(p);
+                }
+            }
+            heap.releaseMemory(); // returns the free OS pages inside the spans that keep an object
+            long ready = heap.memStats().osReady();
+            assertTrue(heap.memStats().heapReleased() > 0);
+            kept.forEach(heap::free);
+            Internals.sweepCentrals(heap.core()); // the spans go back to the page heap with their released pages
+            assertTrue(heap.memStats().osReady() <= ready, "freeing made pages Ready: " + heap.memStats().osReady() + " > " + ready);
+            heap.checkInvariants(); // free pages: Prepared exactly where the page allocator says scavenged
+            assertEquals(0, heap.memStats().heapObjects());
+        }
+    }
+
     // ───────────────────────────── 7. releaseMemory and the background sweep ─────────────────────────────
 
     @Test

@@ -682,6 +682,16 @@ public final class MHeap implements SpanSource {
                             if (s != last) {
                                 last = s;
                             }
+                        } else if (pageAlloc.isGrown(addr, PAGE_SIZE) && !pageAlloc.isAllocated(addr)) {
+                            // A free page is Prepared exactly when the page allocator says scavenged.
+                            MemState want = pageAlloc.isScavenged(addr) ? MemState.PREPARED : MemState.READY;
+                            for (long q = addr; q < addr + PAGE_SIZE; q += OsMemory.PAGE_SIZE) {
+                                if (os.stateAt(q) != want) {
+                                    throw new IllegalStateException("OS page 0x" + Long.toHexString(q) + " of a free page is "
+                                            + os.stateAt(q) + ", but the page allocator marks it " + (want == MemState.PREPARED
+                                            ? "scavenged" : "not scavenged"));
+                                }
+                            }
                         }
                     }
                 }
