@@ -10,6 +10,7 @@ import org.jetbrains.lincheck.datastructures.Operation;
 import org.jetbrains.lincheck.datastructures.Param;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 import java.util.Arrays;
 import java.util.List;
@@ -247,6 +248,37 @@ public class MSpanFreeMarkLincheckTest {
                 .actorsAfter(2)
                 .sequentialSpecification(FreesModel.class)
                 .addGuarantee(exceptionBuildersAreLocal())
+                .check(Frees.class);
+    }
+
+    /**
+     * Four frees of one slot through the whole free path, explored deep enough for the two-bit
+     * design's carry: all four must pass the check before the first mark and then add before any
+     * takes its extra one back, five thread switches, where the check above stops at far fewer.
+     * To get there the exploration is cut down to what this scenario can change: no switch inside
+     * {@code isAllocated} (the scenario has no owner operation, so the free index and alloc bits
+     * stay as they are) and none inside dd0745f's {@code undoMark} (a no-op guarantee for the
+     * current code). Against dd0745f's MSpan it fails after about 20 s of exploration:
+     * free(4) double free / freed / double free / double free, then pending(4) false, pending(5)
+     * true, free(5) double free. On the current MSpan it runs its 300,000 invocations, 75 to 100 s
+     * on 2 CPUs: opt-in, with {@code -Dgomem.test.lincheck.deep=true}.
+     */
+    @Test
+    @EnabledIfSystemProperty(named = "gomem.test.lincheck.deep", matches = "true")
+    void fourFreesOfOneSlotThroughTheWholePathDeep() throws Exception {
+        Actor free4 = actor(Frees.class, "free", 4);
+        new ModelCheckingOptions()
+                .addCustomScenario(new ExecutionScenario(List.of(),
+                        List.of(List.of(free4), List.of(free4), List.of(free4), List.of(free4)),
+                        List.of(actor(Frees.class, "pending", 4), actor(Frees.class, "pending", 5),
+                                actor(Frees.class, "free", 5)),
+                        null))
+                .iterations(0)
+                .invocationsPerIteration(300_000)
+                .sequentialSpecification(FreesModel.class)
+                .addGuarantee(exceptionBuildersAreLocal())
+                .addGuarantee(ManagedStrategyGuaranteeKt.forClasses("io.gomem.heap.MSpan").methods("isAllocated").ignore())
+                .addGuarantee(ManagedStrategyGuaranteeKt.forClasses("io.gomem.heap.MSpan").methods("undoMark").treatAsAtomic())
                 .check(Frees.class);
     }
 
