@@ -2,7 +2,6 @@ package io.gomem.heap;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 
 /**
  * A run of whole 8 KiB pages: either one large object, or the slots of one size class.
@@ -14,7 +13,7 @@ import java.nio.ByteOrder;
  *
  * <h2>Frees: mark, then sweep</h2>
  * Java has no collector, but the shape of Go's sweep fits explicit frees from any thread: a free
- * only sets the slot's byte in {@link #freeMarks} (one atomic exchange, from any thread; see
+ * only sets the slot's bit in {@link #freeBits} (one atomic OR, from any thread; see
  * {@link #markFree}); the slot is reclaimed later, when whoever owns the span sweeps
  * it ({@link #sweep()}), which folds the pending frees into {@link #allocBits} and starts handing
  * slots out from index 0 again.
@@ -23,7 +22,7 @@ import java.nio.ByteOrder;
  * <ul>
  *   <li>A slot {@code i} of a small span is allocated iff {@code i < freeIndex} or its bit in
  *       {@link #allocBits} is set, and it is not yet reclaimed while its mark in
- *       {@link #freeMarks} is set. A free is legal only for an allocated slot whose mark is
+ *       {@link #freeBits} is set. A free is legal only for an allocated slot whose mark is
  *       zero; anything else is a double free or a foreign address.</li>
  *   <li>{@code allocCache} holds the complement of the alloc bits from {@code freeIndex} up to
  *       the end of its 64-slot word, shifted so that bit 0 is slot {@code freeIndex}.</li>
@@ -42,9 +41,9 @@ import java.nio.ByteOrder;
  *       the span is not cached. {@link #freeIndex} is also read by freeing threads, so it is
  *       written with release semantics; a freer that obtained the address from an allocation
  *       (happens-before) sees an index above the slot or the slot's alloc bit.</li>
- *   <li>{@link #freeMarks}: set by any thread with an atomic exchange only (a plain read may
- *       only decide whether to try one); cleared by the owner's sweep, one byte store per mark
- *       it saw set.</li>
+ *   <li>{@link #freeBits}: set by any thread with an atomic OR only (a plain read may only
+ *       decide whether to try one); cleared by the owner's sweep, which takes each word with an
+ *       atomic exchange for zero.</li>
  *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
  *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock;
  *       for a freed large span an {@link MCache} keeps, {@link #next} links its kept list and
@@ -61,13 +60,7 @@ final class MSpan {
     static final int IN_PARTIAL = 1;
     static final int IN_FULL = 2;
 
-    /** One free mark (a byte of {@link #freeMarks}). */
-    private static final VarHandle MARK = MethodHandles.arrayElementVarHandle(byte[].class);
-    /**
-     * Eight free marks read at once (a little-endian long view of {@link #freeMarks}; the JDK
-     * allows only plain access through a view of a byte array, so readers fence).
-     */
-    private static final VarHandle MARKS8 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle FREE_INDEX;
     private static final VarHandle NOTIFY;
     private static final VarHandle LARGE;
@@ -120,22 +113,24 @@ final class MSpan {
 
     // Any thread.
     /**
-     * The free marks: one byte per slot, slot i at {@code FREE_PAD + i}; 1 means freed, not yet
-     * swept. A free sets its slot's byte with one atomic exchange ({@code xchg}), so the mark is
-     * idempotent: however many frees of one object race, they write the same byte, and no free
-     * can reach another slot's mark (a two-bit count added atomically could carry into the next
-     * slot when four frees of one object raced). The sweep reads eight marks at a time and clears
-     * each mark it saw with a byte store, so a free that lands meanwhile is kept for the next sweep.
+     * The free marks: one bit per slot, slot i at bit {@code i % 64} of word
+     * {@code FREE_PAD + i / 64}; set means freed, not yet swept. A free sets its bit with one
+     * atomic OR, so the mark is idempotent: however many frees of one object race, they set the
+     * same bit, exactly one of them sees it clear, and no free can reach another slot's mark (a
+     * two-bit count added atomically could carry into the next slot when four frees of one
+     * object raced). The sweep takes each word with an atomic exchange for zero, so a free that
+     * lands meanwhile is in the word it takes or stays for the next sweep. (A byte per slot, set
+     * with an exchange, measured 1–2 ns slower per allocate/free pair at 16 B: the sweep then
+     * clears each mark with its own store.)
      */
-    final byte[] freeMarks = new byte[FREE_PAD + SizeClasses.MAX_OBJECTS_PER_SPAN + FREE_PAD];
+    final long[] freeBits = new long[FREE_PAD + SizeClasses.MAX_OBJECTS_PER_SPAN / 64 + FREE_PAD];
     /**
-     * Unused bytes on each side of the free marks: frees write them from any thread, so they must
+     * Unused words on each side of the free marks: frees write them from any thread, so they must
      * share no cache line with another span's fields, which another thread writes on every
      * allocation (measured: two threads each allocating and freeing in their own span ran 3.5
-     * times slower when the spans happened to lie next to each other on the Java heap). A
-     * multiple of 8, so that mark words (8 marks) are 8-byte aligned.
+     * times slower when the spans happened to lie next to each other on the Java heap).
      */
-    static final int FREE_PAD = 64;
+    static final int FREE_PAD = 8;
     /** Set while the span sits in its central's full set: the first free must tell the central. */
     volatile boolean notifyCentral;
     /** Large spans: 1 while the object is live, 0 once freed (CAS guards double frees). */
@@ -173,7 +168,7 @@ final class MSpan {
         this.largeOffset = 0;
         this.needZero = needZero;
         java.util.Arrays.fill(allocBits, 0L);
-        java.util.Arrays.fill(freeMarks, (byte) 0);
+        java.util.Arrays.fill(freeBits, 0L);
         this.allocCount = 0;
         this.freeIndex = 0;
         this.allocCache = ~0L;
@@ -306,7 +301,7 @@ final class MSpan {
 
     /** True if slot {@code idx} is marked free but not yet swept. */
     boolean isFreePending(int idx) {
-        return (byte) MARK.getVolatile(freeMarks, FREE_PAD + idx) != 0;
+        return ((long) WORDS.getVolatile(freeBits, FREE_PAD + (idx >>> 6)) & (1L << idx)) != 0;
     }
 
     /**
@@ -324,12 +319,11 @@ final class MSpan {
         if (!isAllocated(idx)) {
             throw notLive(addr);
         }
-        int i = FREE_PAD + idx;
-        if (freeMarks[i] != 0) {
+        if ((freeBits[FREE_PAD + (idx >>> 6)] & (1L << idx)) != 0) {
             throw doubleFree(addr); // the common double free: nothing written
         }
         if (!setMark(idx)) {
-            throw doubleFree(addr); // a second free raced past the check with the first: same byte, nothing to undo
+            throw doubleFree(addr); // a second free raced past the check with the first: same bit, nothing to undo
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
     }
@@ -340,20 +334,13 @@ final class MSpan {
      * here at once, exactly one wins and no other slot's mark changes.
      */
     boolean setMark(int idx) {
-        return (byte) MARK.getAndSet(freeMarks, FREE_PAD + idx, (byte) 1) == 0;
+        long bit = 1L << idx;
+        return ((long) WORDS.getAndBitwiseOr(freeBits, FREE_PAD + (idx >>> 6), bit) & bit) == 0;
     }
 
-    /** Eight marks from slot {@code 8 * w} (any thread; an acquiring read); byte k is slot 8w + k's. */
-    private long marks8(int w) {
-        long v = (long) MARKS8.get(freeMarks, FREE_PAD + (w << 3)); // aligned: one 8-byte load
-        VarHandle.acquireFence();
-        return v;
-    }
-
-    /** One bit per slot (bit k: slot k of the eight) for the nonzero marks of {@code v}, eight 0/1 bytes. */
-    static int markedSlots(long v) {
-        // Each byte is 0 or 1; the multiply gathers byte k's low bit into bit 56 + k (no carries).
-        return (int) (((v & 0x0101_0101_0101_0101L) * 0x0102_0408_1020_4080L) >>> 56);
+    /** The marks of slots {@code 64 * w} to {@code 64 * w + 63} (any thread; a volatile read). */
+    private long marks(int w) {
+        return (long) WORDS.getVolatile(freeBits, FREE_PAD + w);
     }
 
     // Cold: exception building kept out of the hot methods so that they stay small and inline.
@@ -369,10 +356,9 @@ final class MSpan {
 
     /** Arms {@link #notifyCentral} as the span enters the full set; true if frees already arrived. */
     boolean armNotify() {
-        notifyCentral = true; // a volatile write, then a fenced read of the marks (Dekker with markFree)
-        VarHandle.fullFence();
-        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
-            if (marks8(w) != 0) {
+        notifyCentral = true; // a volatile write, then volatile reads of the marks (Dekker with markFree)
+        for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
+            if (marks(w) != 0) {
                 return NOTIFY.compareAndSet(this, true, false);
             }
         }
@@ -406,18 +392,12 @@ final class MSpan {
         }
         int reclaimed = 0;
         int count = 0;
-        for (int w = 0, mwords = (nelems + 7) >>> 3; w < mwords; w++) {
-            long v = marks8(w);
-            if (v != 0) {
-                int f = markedSlots(v);
-                int base = FREE_PAD + (w << 3);
-                for (int m = f; m != 0; m &= m - 1) {
-                    MARK.setRelease(freeMarks, base + Integer.numberOfTrailingZeros(m), (byte) 0); // only marks seen
-                }
-                int shift = (w & 7) << 3;
+        for (int w = 0; w < words; w++) {
+            if (marks(w) != 0) {
+                long f = (long) WORDS.getAndSet(freeBits, FREE_PAD + w, 0L);
                 // A mark on a slot that is not allocated is a double free that raced a sweep: dropped.
-                long live = f & (allocBits[w >>> 3] >>> shift) & 0xFF;
-                allocBits[w >>> 3] &= ~(live << shift);
+                long live = f & allocBits[w];
+                allocBits[w] &= ~live;
                 reclaimed += Long.bitCount(live);
             }
         }
@@ -435,8 +415,8 @@ final class MSpan {
 
     /** True if some free is waiting for a sweep (any thread; a snapshot). */
     boolean hasPendingFrees() {
-        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
-            if (marks8(w) != 0) {
+        for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
+            if (marks(w) != 0) {
                 return true;
             }
         }
@@ -473,8 +453,8 @@ final class MSpan {
     /** Objects whose free is pending (any thread; a snapshot). */
     int pendingFrees() {
         int n = 0;
-        for (int w = 0, words = (nelems + 7) >>> 3; w < words; w++) {
-            n += Integer.bitCount(markedSlots(marks8(w)));
+        for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
+            n += Long.bitCount(marks(w));
         }
         return n;
     }
@@ -494,11 +474,12 @@ final class MSpan {
             if (count != allocCount) {
                 throw new IllegalStateException(this + ": allocCount " + allocCount + " but " + count + " slots allocated");
             }
-            for (int b = 0; b < freeMarks.length; b++) {
-                int slot = b - FREE_PAD;
-                if (freeMarks[b] != 0 && (slot < 0 || slot >= nelems || freeMarks[b] != 1)) {
-                    throw new IllegalStateException(this + ": free mark " + freeMarks[b] + " at byte " + b
-                            + (slot < 0 || slot >= nelems ? ", outside the span's " + nelems + " slots" : ""));
+            for (int w = 0; w < freeBits.length; w++) {
+                long outside = w < FREE_PAD || w >= FREE_PAD + (nelems + 63) / 64 ? -1L
+                        : w == FREE_PAD + nelems / 64 ? -1L << nelems : 0; // bits of no slot of this span
+                if ((freeBits[w] & outside) != 0) {
+                    throw new IllegalStateException(this + ": free marks outside the span's " + nelems
+                            + " slots in word " + w + ": " + Long.toHexString(freeBits[w] & outside));
                 }
             }
         }

@@ -23,15 +23,12 @@ import java.util.List;
  * could have had run one at a time in some order consistent with real time (linearizability)
  * against a sequential model written here.
  *
- * <p>The span is of size class 26 (512 B, 16 slots, two mark words), not the 8 B class (1024
+ * <p>The span is of size class 26 (512 B, 16 slots, one mark word), not the 8 B class (1024
  * slots): the free path is the same for every class, and the sweep's loops over 16 slots keep
  * each explored interleaving short. Slots 0 to 5 are allocated before each scenario; 6 and up
  * are not.
  *
- * <p>Lincheck 3.7 cannot follow the sweep's 8-byte read of eight marks ({@code marks8}, a
- * {@code byteArrayViewVarHandle}: "Unsupported VarHandle type VarHandleByteArrayAsLongs"); it is
- * told to treat that method as one atomic step, which is what it is (one aligned 8-byte load
- * followed by an acquire fence). The exception builders {@code doubleFree} and {@code notLive},
+ * <p>The exception builders {@code doubleFree} and {@code notLive},
  * which only read the immutable slot size, are left out of the exploration to keep it small.
  *
  * <p>Runs in its own JVM (see the {@code lincheck} execution in pom.xml): Lincheck attaches a
@@ -67,10 +64,6 @@ public class MSpanFreeMarkLincheckTest {
 
     static int slotOf(long p) {
         return p == 0 ? -1 : (int) ((p - BASE) / SIZE);
-    }
-
-    static ManagedStrategyGuarantee marks8IsOneLoad() {
-        return ManagedStrategyGuaranteeKt.forClasses("io.gomem.heap.MSpan").methods("marks8").treatAsAtomic();
     }
 
     static ManagedStrategyGuarantee exceptionBuildersAreLocal() {
@@ -360,7 +353,6 @@ public class MSpanFreeMarkLincheckTest {
                 .actorsBefore(1)
                 .actorsAfter(2)
                 .sequentialSpecification(FreesAndSweepsModel.class)
-                .addGuarantee(marks8IsOneLoad())
                 .addGuarantee(exceptionBuildersAreLocal())
                 .check(t);
     }

@@ -198,31 +198,17 @@ class MSpanTest {
     }
 
     @Test
-    void markedSlotsGathersOneBitPerMarkByte() {
-        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
-        for (int n = 0; n < 256; n++) {
-            long v = 0;
-            for (int k = 0; k < 8; k++) {
-                if ((n & (1 << k)) != 0) {
-                    v |= 1L << (8 * k); // byte k (slot k of the eight) is 1
-                }
-            }
-            assertEquals(n, MSpan.markedSlots(v), "marks " + Long.toHexString(v));
-        }
-    }
-
-    @Test
-    void aFreeSetsOnlyItsOwnSlotsMarkByte() {
+    void aFreeSetsOnlyItsOwnSlotsMark() {
         MSpan s = span(1);
         for (int i = 0; i < 64; i++) {
             s.alloc();
         }
         s.markFree(4, BASE + 4 * 8L);
-        for (int b = 0; b < s.freeMarks.length; b++) {
-            assertEquals(b == MSpan.FREE_PAD + 4 ? 1 : 0, s.freeMarks[b], "byte " + b);
+        for (int w = 0; w < s.freeBits.length; w++) {
+            assertEquals(w == MSpan.FREE_PAD ? 1L << 4 : 0L, s.freeBits[w], "word " + w);
         }
         assertThrows(IllegalStateException.class, () -> s.markFree(4, BASE + 4 * 8L));
-        assertEquals(1, s.freeMarks[MSpan.FREE_PAD + 4], "a refused second free leaves the mark as it was");
+        assertEquals(1L << 4, s.freeBits[MSpan.FREE_PAD], "a refused second free leaves the mark as it was");
         assertEquals(1, s.pendingFrees());
     }
 
