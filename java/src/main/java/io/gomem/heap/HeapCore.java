@@ -39,6 +39,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>Stop-the-world ({@link #stopTheWorldIfOpen}): one at a time; points {@link #picks} at
  *       {@link #stopped}, so no operation starting now takes a lease, then takes each lease as
  *       the operation holding it ends. A thread holding a lease never stops the world.</li>
+ *   <li>Back-to-back stop-the-worlds do not starve waiters: one lets a thread that has waited
+ *       for a P since before the last one ended get it first, for up to about 1 ms.</li>
  *   <li>No wait spins without bound: a waiter (for a lease, or a stop-the-world for one) spins
  *       {@link #SPINS} PAUSEs, then parks for 1 µs doubling to 1 ms between tries, so a virtual
  *       thread that holds a lease and needs a carrier gets one. Threads with no P queue on
@@ -96,6 +98,14 @@ public class HeapCore extends SpanTable {
      */
     private final ReentrantLock waitLock = new ReentrantLock();
     private volatile Thread poller;
+    /**
+     * Stop-the-worlds ended so far (written under {@link #stwLock}), and its value when the
+     * current poller began to wait: a stop-the-world lets a poller that has waited since before
+     * the last one ended get its P first (bounded), so that a loop of stop-the-worlds cannot
+     * starve the threads that wait for a P.
+     */
+    private volatile long stwEnds;
+    private volatile long pollerSince;
     private volatile boolean closed;
 
     /**
@@ -286,9 +296,11 @@ public class HeapCore extends SpanTable {
      * interrupts, as a lock acquisition does, and keeps the interrupt status.
      */
     private MCache leaseWait(long tid) {
+        long since = stwEnds;
         waitLock.lock();
         boolean interrupted = false;
         try {
+            pollerSince = since;
             poller = Thread.currentThread();
             for (int k = 0; ; k++) {
                 if (picks == slots) {
@@ -650,6 +662,13 @@ public class HeapCore extends SpanTable {
             if (closed) {
                 return false;
             }
+            // Fairness: a thread that has waited for a P since before the last stop-the-world
+            // ended gets it first (at most about 1 ms of waiting here: a waiter that cannot run
+            // soon must not hold this one up), or back-to-back stop-the-worlds would starve it.
+            for (int k = 0; k < SPINS + 10 && poller != null && pollerSince < stwEnds; k++) {
+                backOff(k);
+                interrupted |= Thread.interrupted();
+            }
             picks = stopped;
             for (MCache c : caches) {
                 for (int k = 0; !c.tryLease(); k++) { // an operation in flight: it ends without us
@@ -672,6 +691,7 @@ public class HeapCore extends SpanTable {
             if (!closing) {
                 picks = slots;
             }
+            stwEnds = stwEnds + 1; // under stwLock: the only writer
             Thread p = poller;
             if (p != null) {
                 LockSupport.unpark(p);
