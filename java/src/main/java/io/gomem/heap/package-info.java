@@ -32,8 +32,8 @@
  * same split keeps the free path lock-free and legal from any thread: {@code free} finds the span
  * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
  * address is a live object's start (one multiply by the class's divMagic), and sets the
- * slot's byte in the span's free marks with one atomic exchange (idempotent: racing frees of
- * one object set one byte and reach no other slot's). The slot is reused only
+ * slot's bit in the span's free marks with one atomic OR (idempotent: racing frees of one
+ * object set one bit and reach no other slot's). The slot is reused only
  * after the span's owner sweeps it: the cache that holds it, in place, once the span is
  * exhausted; or its MCentral when the span is handed back or out. A span in the full set is armed so that its first free
  * queues it (lock-free) to move to the partial set; a span found with no live object goes back to

@@ -286,9 +286,9 @@ public class MSpanFreeMarkLincheckTest {
      * <p>Each slot is freed at most once here: a second free of an object racing the sweep that
      * reclaims the first is a documented blind spot (it may succeed and leave a mark that frees
      * the slot's next object; see {@link MSpan#markFree}), so a model in which it always fails
-     * would not fit. {@code pending} is left out too: the sweep clears the marks it read one byte
-     * at a time, so a read of a mark racing it may still see a slot it has already reclaimed
-     * (Lincheck finds this at once if {@code pending} is added). That is no bug: the only reader
+     * would not fit. {@code pending} is left out too: the sweep takes a word of marks before it
+     * updates the alloc bits, so a read of one mark racing it is not linearizable with the sweep
+     * (with one byte per mark, Lincheck reported this at once). That is no bug: the only reader
      * of one mark outside the owner is {@code usableSize}, which refuses a freed object whether
      * it sees the mark or the reclaimed slot.
      */
