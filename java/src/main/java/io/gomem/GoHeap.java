@@ -1,6 +1,6 @@
 package io.gomem;
 
-import io.gomem.heap.HeapCore;
+import io.gomem.heap.Malloc;
 import io.gomem.internal.Options;
 import io.gomem.os.KernelView;
 import io.gomem.os.MemoryLimitExceededError;
@@ -9,9 +9,7 @@ import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 import io.gomem.stats.StatsDump;
 
-import javax.management.MBeanServer;
 import javax.management.ObjectName;
-import java.lang.management.ManagementFactory;
 
 import java.lang.foreign.AddressLayout;
 import java.lang.foreign.MemorySegment;
@@ -60,32 +58,17 @@ import java.util.function.Function;
  * Programs using gomem must allow native access: {@code --enable-native-access=io.gomem} on the
  * module path, {@code --enable-native-access=ALL-UNNAMED} on the class path.
  */
-public final class GoHeap extends HeapCore implements AutoCloseable {
-    // The heap's machine is this object's superclass rather than a field: the allocation and free
-    // paths start one dependent load closer to their data (measured: about 1 ns of a 13 ns pair).
-    private final Segments segments;
-
-    private GoHeap(Builder b) {
-        super(new OsMemory(b.unusedMode), new HeapCore.Config(b.procs, b.memoryLimit,
-                b.hardMemoryLimit, b.retainExtraPercent, b.scavengerCpuPercent));
-        this.segments = new Segments(this);
-        LOG.log(System.Logger.Level.DEBUG, () -> "gomem heap: procs " + b.procs + ", soft limit "
-                + limitText(b.memoryLimit) + ", hard limit " + limitText(b.hardMemoryLimit) + "\n" + Options.describeEffective());
-    }
-
-    private static final System.Logger LOG = System.getLogger("io.gomem");
-
-    private static String limitText(long v) {
-        return v == Long.MAX_VALUE ? "none" : v + " B";
-    }
+public sealed interface GoHeap extends AutoCloseable permits Malloc {
+    // The one implementation, io.gomem.heap.Malloc, is final and holds the hot state (the P table,
+    // the flat spans table) in its own fields: the JIT sees one implementor and calls it directly.
 
     /** A builder with the defaults: procs = available processors, sysUnused mode from {@code gomem.sysUnused}. */
-    public static Builder builder() {
+    static Builder builder() {
         return new Builder();
     }
 
     /** Settings of a {@link GoHeap}. */
-    public static final class Builder {
+    final class Builder {
         private int procs = Runtime.getRuntime().availableProcessors();
         private OsMemory.UnusedMode unusedMode = new OsMemory().sysUnusedMode();
         private long memoryLimit = defaultMemoryLimit();
@@ -167,39 +150,54 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         }
 
         public GoHeap build() {
-            return new GoHeap(this);
+            GoHeap heap = Malloc.create(new OsMemory(unusedMode), new Malloc.Config(procs, memoryLimit, hardMemoryLimit,
+                    retainExtraPercent, scavengerCpuPercent));
+            LOG.log(System.Logger.Level.DEBUG, () -> "gomem heap: procs " + procs + ", soft limit "
+                    + limitText(memoryLimit) + ", hard limit " + limitText(hardMemoryLimit) + "\n" + Options.describeEffective());
+            return heap;
+        }
+
+        private static final System.Logger LOG = System.getLogger("io.gomem");
+
+        private static String limitText(long v) {
+            return v == Long.MAX_VALUE ? "none" : v + " B";
         }
     }
 
     /**
-     * Allocates {@code size} bytes (0 to 64 TiB), not zeroed, aligned to 8 bytes at least (objects
+     * Allocates {@code size} bytes (0 to 8 TiB), not zeroed, aligned to 8 bytes at least (objects
      * under 16 bytes may share a 16-byte block, aligned to their size's largest power-of-two
      * factor, as with Go's tiny allocator). Returns the address. Use {@link #allocateAligned}
      * for more.
      */
-    public long allocate(long size) {
-        return allocateRaw(size);
-    }
+    long allocate(long size);
 
     /** Allocates {@code size} bytes aligned to {@code alignment} (a power of two), not zeroed. */
-    public long allocateAligned(long size, long alignment) {
-        return allocate(size, alignment, false);
-    }
+    long allocateAligned(long size, long alignment);
 
     /** Allocates {@code size} zeroed bytes. */
-    public long allocateZeroed(long size) {
-        return allocateZeroed(size, 1);
-    }
+    long allocateZeroed(long size);
+
+    /** Allocates {@code size} zeroed bytes aligned to {@code alignment} (a power of two). */
+    long allocateZeroed(long size, long alignment);
 
     /** Frees what an allocate method returned. Any thread. */
-    @Override
-    public void free(long address) {
-        super.free(address);
-    }
+    void free(long address);
+
+    /**
+     * Frees what an allocate method returned, checking its size (a sized free, as C23's
+     * {@code free_sized} and jemalloc's {@code sdallocx}): refused with IllegalArgumentException,
+     * nothing freed, if {@code size} is more than the object's {@linkplain #usableSize usable
+     * size}. Any thread.
+     */
+    void free(long address, long size);
+
+    /** The bytes usable at {@code address}, an object this heap returned (at least what was asked). */
+    long usableSize(long address);
 
     /** This heap as a {@link SegmentAllocator}: zeroed segments, any power-of-two alignment. */
-    public Segments segments() {
-        return segments;
+    default Segments segments() {
+        return new Segments(this);
     }
 
     /**
@@ -212,7 +210,7 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
      * thread, a heap segment stored as an address, ...), the block is freed again and the JDK's
      * exception is thrown as it was.
      */
-    public static final class Segments implements SegmentAllocator {
+    final class Segments implements SegmentAllocator {
         /** All of the address space, global scope: segments are slices of it. */
         private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
         private final GoHeap heap;
@@ -420,25 +418,24 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
         }
     }
 
-    /** The bytes usable at {@code address}, an object this heap returned (at least what was asked). */
-    @Override
-    public long usableSize(long address) {
-        return super.usableSize(address);
-    }
-
     /**
      * A statistics snapshot with Go's MemStats fields (see {@link MemStats} for the invariants
-     * every snapshot keeps). Briefly stops allocation on every P, and sweeps.
+     * every snapshot keeps). Does not stop the world or sweep: the heap's counters are kept the
+     * way Go keeps its heap statistics and read in one consistent cut. Allocations count from
+     * the allocation; a free counts once its span is swept (by the owner of the span, or the
+     * background thread within a second), as in Go. {@link #memStatsSwept()} sweeps first.
      */
-    public MemStats memStats() {
-        return readMemStats();
-    }
+    MemStats memStats();
 
-    /** Where in-use memory is, per size class; its rows add up to its totals. */
-    @Override
-    public StatsDump statsDump() {
-        return super.statsDump();
-    }
+    /**
+     * {@link #memStats()} after sweeping every span, so that every free done before the call is
+     * counted (Go's ReadMemStats after a collection). Waits for each P in turn, never for all
+     * at once: allocation is not stopped.
+     */
+    MemStats memStatsSwept();
+
+    /** Where in-use memory is, per size class; its rows add up to its totals. Sweeps first, like {@link #memStatsSwept()}. */
+    StatsDump statsDump();
 
     /**
      * Registers this heap's {@link GoHeapMXBean} with the platform MBean server as
@@ -447,91 +444,23 @@ public final class GoHeap extends HeapCore implements AutoCloseable {
      *
      * @throws IllegalStateException if the heap is closed (or being closed), or the name is taken
      */
-    public synchronized ObjectName registerMXBean(String name) {
-        if (mxBeansClosed) {
-            throw new IllegalStateException("heap is closed: cannot register the GoHeap MXBean '" + name
-                    + "' after close(), nothing would unregister it");
-        }
-        try {
-            ObjectName on = new ObjectName("io.gomem:type=GoHeap,name=" + ObjectName.quote(name));
-            MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            GoHeapMXBean bean = new GoHeapMXBean() {
-                private MemStats m() {
-                    return memStats();
-                }
-
-                @Override public long getHeapAlloc() { return m().heapAlloc(); }
-                @Override public long getTotalAlloc() { return m().totalAlloc(); }
-                @Override public long getHeapSys() { return m().heapSys(); }
-                @Override public long getHeapIdle() { return m().heapIdle(); }
-                @Override public long getHeapInuse() { return m().heapInuse(); }
-                @Override public long getHeapReleased() { return m().heapReleased(); }
-                @Override public long getHeapObjects() { return m().heapObjects(); }
-                @Override public long getMallocs() { return m().mallocs(); }
-                @Override public long getFrees() { return m().frees(); }
-                @Override public long getSys() { return m().sys(); }
-                @Override public long getMappedReady() { return m().mappedReady(); }
-                @Override public long getMemoryLimit() { return m().memoryLimit(); }
-                @Override public int getProcs() { return procs(); }
-                @Override public long releaseMemory() { return GoHeap.this.releaseMemory(); }
-                @Override public String statsDump() { return GoHeap.this.statsDump().toText(); }
-            };
-            server.registerMBean(new javax.management.StandardMBean(bean, GoHeapMXBean.class, true), on);
-            mxBeans.add(on);
-            return on;
-        } catch (javax.management.JMException e) {
-            throw new IllegalStateException("cannot register the GoHeap MXBean '" + name + "': " + e.getMessage(), e);
-        }
-    }
-
-    /** Guarded by this: the beans {@link #close()} unregisters. */
-    private final java.util.List<ObjectName> mxBeans = new java.util.ArrayList<>();
-    /** Guarded by this: set by {@link #close()} before it unregisters; no bean is registered after. */
-    private boolean mxBeansClosed;
+    ObjectName registerMXBean(String name);
 
     /** Returns every free page to the OS now (Go's {@code debug.FreeOSMemory}); the bytes released. */
-    @Override
-    public long releaseMemory() {
-        return super.releaseMemory();
-    }
+    long releaseMemory();
 
-    /** Checks every component's invariants; throws IllegalStateException on the first violation. */
-    @Override
-    public void checkInvariants() {
-        super.checkInvariants();
-    }
+    /**
+     * Checks every component's invariants, and recounts from the spans what the statistics
+     * say; throws IllegalStateException on the first violation. Stops the world while it runs.
+     */
+    void checkInvariants();
 
     /** The number of per-P caches. */
-    @Override
-    public int procs() {
-        return super.procs();
-    }
+    int procs();
 
-    @Override
-    public boolean isClosed() {
-        return super.isClosed();
-    }
+    boolean isClosed();
 
     /** Returns every byte to the OS; every later call fails with IllegalStateException. */
     @Override
-    public void close() {
-        synchronized (this) {
-            mxBeansClosed = true;
-            MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            for (ObjectName on : mxBeans) {
-                try {
-                    server.unregisterMBean(on);
-                } catch (javax.management.JMException ignored) {
-                    // already gone
-                }
-            }
-            mxBeans.clear();
-        }
-        super.close();
-    }
-
-    /** The heap's machine, for tests in io.gomem (through {@code io.gomem.heap.Internals}). */
-    HeapCore core() {
-        return this;
-    }
+    void close();
 }

@@ -2,7 +2,9 @@ package io.gomem;
 
 /**
  * The JMX view of a {@link GoHeap} (register it with {@link GoHeap#registerMXBean(String)}):
- * the main MemStats figures as attributes, each read from a fresh snapshot, and two operations.
+ * the main MemStats figures as attributes and two operations. One poll is one snapshot: the
+ * attributes a client reads together ({@code getAttributes}, as JConsole and most exporters do)
+ * come from one {@link GoHeap#memStats()}, which does not stop the world.
  */
 public interface GoHeapMXBean {
     long getHeapAlloc();

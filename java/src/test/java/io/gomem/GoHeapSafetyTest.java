@@ -1,7 +1,6 @@
 package io.gomem;
 
 import io.gomem.heap.Internals;
-import io.gomem.heap.MHeap;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -328,12 +327,12 @@ class GoHeapSafetyTest {
             }
             assertEquals(n / 2, freed.get(), "each object freed exactly once");
             assertEquals((threads - 1) * n / 2, refused.get());
-            assertEquals(n / 2, heap.memStats().heapObjects(), "the live neighbours are all still live");
+            assertEquals(n / 2, heap.memStatsSwept().heapObjects(), "the live neighbours are all still live");
             for (int i = 1; i < n; i += 2) {
                 assertEquals(16, heap.usableSize(p[i]), "live neighbour " + i);
                 heap.free(p[i]);
             }
-            assertEquals(0, heap.memStats().heapObjects());
+            assertEquals(0, heap.memStatsSwept().heapObjects());
             heap.checkInvariants();
         }
     }
@@ -352,7 +351,7 @@ class GoHeapSafetyTest {
                         long neighbour = heap.allocate(Math.max(size, 1));
                         String what = (segment ? "segment" : "raw") + " size " + size + " align " + align + " at 0x" + Long.toHexString(p);
                         assertEquals(0, p % align, what);
-                        long[] span = Internals.spanBounds(heap.core(), p);
+                        long[] span = Internals.spanBounds(heap, p);
                         assertTrue(span != null && p >= span[0] && p < span[1] && p + size <= span[1],
                                 what + " lies outside its span " + (span == null ? "none" : "[0x" + Long.toHexString(span[0])
                                         + ", 0x" + Long.toHexString(span[1]) + ")"));
@@ -363,7 +362,7 @@ class GoHeapSafetyTest {
                 }
             }
             heap.checkInvariants();
-            assertEquals(0, heap.memStats().heapObjects());
+            assertEquals(0, heap.memStatsSwept().heapObjects());
         }
     }
 
@@ -467,7 +466,7 @@ class GoHeapSafetyTest {
             long ready = heap.memStats().osReady();
             assertTrue(heap.memStats().heapReleased() > 0);
             kept.forEach(heap::free);
-            Internals.sweepCentrals(heap.core()); // the spans go back to the page heap with their released pages
+            Internals.sweepCentrals(heap); // the spans go back to the page heap with their released pages
             assertTrue(heap.memStats().osReady() <= ready, "freeing made pages Ready: " + heap.memStats().osReady() + " > " + ready);
             heap.checkInvariants(); // free pages: Prepared exactly where the page allocator says scavenged
             assertEquals(0, heap.memStats().heapObjects());
@@ -482,7 +481,7 @@ class GoHeapSafetyTest {
             AtomicBoolean running = new AtomicBoolean(true);
             Thread sweeper = Thread.ofPlatform().start(() -> {
                 while (running.get()) {
-                    Internals.sweepCentrals(heap.core()); // what the background thread does every second
+                    Internals.sweepCentrals(heap); // what the background thread does every second
                 }
             });
             try {
@@ -494,7 +493,7 @@ class GoHeapSafetyTest {
                     }
                     ps.forEach(heap::free);
                     heap.releaseMemory();
-                    MHeap.Counters k = Internals.counters(heap.core());
+                    Internals.Footprint k = Internals.counters(heap);
                     assertEquals(k.freePages(), k.scavengedPages(), "round " + round + ": free pages left Ready after releaseMemory: "
                             + (k.freePages() - k.scavengedPages()));
                 }

@@ -314,9 +314,9 @@ class GoHeapStressTest {
                 modelLive += mine.get(t).size() + handoff.get(t).size();
             }
             assertEquals(modelLive, live.size());
-            assertEquals(modelLive, Internals.liveObjectsSlow(heap.core())[0], "heap's recount of live objects");
+            assertEquals(modelLive, Internals.liveObjectsSlow(heap)[0], "heap's recount of live objects");
             MemStats m = heap.memStats().checkInvariants();
-            long[] slow = Internals.liveObjectsSlow(heap.core());
+            long[] slow = Internals.liveObjectsSlow(heap);
             assertEquals(slow[0] - slow[3] + slow[2], m.heapObjects(), "MemStats agrees with the slow recount");
             assertEquals(slow[1], m.heapAlloc(), "HeapAlloc agrees with the slow recount");
             heap.checkInvariants();
@@ -328,9 +328,9 @@ class GoHeapStressTest {
             }
             assertEquals(0, live.size());
             heap.releaseMemory();
-            assertEquals(0, Internals.liveObjectsSlow(heap.core())[0]);
-            assertEquals(0, Internals.counters(heap.core()).pagesInUse(), "every page back in the page allocator");
-            assertEquals(0, Internals.counters(heap.core()).spansInUse(), "no span left");
+            assertEquals(0, Internals.liveObjectsSlow(heap)[0]);
+            assertEquals(0, Internals.counters(heap).pagesInUse(), "every page back in the page allocator");
+            assertEquals(0, Internals.counters(heap).spansInUse(), "no span left");
             heap.checkInvariants();
         } finally {
             if (quiet) {

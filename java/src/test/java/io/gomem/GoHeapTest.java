@@ -304,7 +304,7 @@ class GoHeapTest {
             assertEquals(p, at(p, size).get(ValueLayout.JAVA_LONG, size - 8));
         }
         assertTrue(arenas.size() >= 3, "spans " + arenas.size() + " arenas");
-        assertTrue(io.gomem.heap.Internals.counters(heap.core()).mappedBytes() >= 160L << 20);
+        assertTrue(io.gomem.heap.Internals.counters(heap).mappedBytes() >= 160L << 20);
         heap.checkInvariants();
         heap.close();
         for (long a : arenas) {
@@ -386,12 +386,12 @@ class GoHeapTest {
         for (Thread t : ts) {
             t.join();
         }
-        assertTrue(io.gomem.heap.Internals.cachedSpans(heap.core()) > 0);
+        assertTrue(io.gomem.heap.Internals.cachedSpans(heap) > 0);
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (io.gomem.heap.Internals.cachedSpans(heap.core()) > 0 && System.nanoTime() < deadline) {
+        while (io.gomem.heap.Internals.cachedSpans(heap) > 0 && System.nanoTime() < deadline) {
             Thread.sleep(100); // the background thread flushes idle caches every second
         }
-        assertEquals(0, io.gomem.heap.Internals.cachedSpans(heap.core()), "idle caches flushed by the background thread");
+        assertEquals(0, io.gomem.heap.Internals.cachedSpans(heap), "idle caches flushed by the background thread");
         ps.forEach(heap::free);
         heap.checkInvariants();
     }
@@ -430,7 +430,7 @@ class GoHeapTest {
             throw new AssertionError("a cross-thread free failed", failure.get());
         }
         heap.releaseMemory();
-        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0]);
+        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap)[0]);
     }
 
     @Test
@@ -450,7 +450,7 @@ class GoHeapTest {
         assertEquals(10_000, new HashSet<>(fromThreads).size());
         fromThreads.forEach(heap::free); // freed by a thread that allocated none of them
         heap.releaseMemory();
-        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0]);
+        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap)[0]);
         assertEquals(2, heap.procs());
     }
 
@@ -495,7 +495,7 @@ class GoHeapTest {
         heap.free(r);
         heap.checkInvariants();
         heap.releaseMemory(); // gives kept spans back: no page in use afterwards
-        assertEquals(0, io.gomem.heap.Internals.counters(heap.core()).pagesInUse());
+        assertEquals(0, io.gomem.heap.Internals.counters(heap).pagesInUse());
         assertEquals(0, heap.memStats().checkInvariants().heapInuse());
         heap.checkInvariants();
     }
@@ -505,8 +505,8 @@ class GoHeapTest {
     void bigLargeObjectsGoBackToTheHeapAtOnce() {
         long p = heap.allocate(600_000); // 74 pages
         heap.free(p);
-        assertEquals(0, io.gomem.heap.Internals.counters(heap.core()).pagesInUse(), "the 74-page span is back in the page heap");
-        assertEquals(0, io.gomem.heap.Internals.cachedSpans(heap.core()));
+        assertEquals(0, io.gomem.heap.Internals.counters(heap).pagesInUse(), "the 74-page span is back in the page heap");
+        assertEquals(0, io.gomem.heap.Internals.cachedSpans(heap));
         assertEquals(0, heap.memStats().heapInuse());
         heap.checkInvariants();
     }

@@ -65,12 +65,12 @@ class MemStatsTest {
             heap.free(ps.get(i));
         }
         heap.free(ps.get(100));
-        MemStats m2 = heap.memStats().checkInvariants();
+        MemStats m2 = heap.memStatsSwept().checkInvariants();
         assertEquals(40, bySize(m2, 112).frees(), "frees are counted once the snapshot has swept");
         assertEquals(41, m2.frees());
         assertEquals(62, m2.heapObjects());
         assertEquals(60 * 112 + 2 * 100_000, m2.heapAlloc());
-        assertEquals(m2.heapObjects(), io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0], "the slow recount agrees with the counters");
+        assertEquals(m2.heapObjects(), io.gomem.heap.Internals.liveObjectsSlow(heap)[0], "the slow recount agrees with the counters");
     }
 
     @Test
@@ -86,7 +86,7 @@ class MemStatsTest {
         long one = heap.allocate(3); // a block the cache is still filling
         tiny.forEach(heap::free);
         heap.free(one);
-        assertEquals(0, heap.memStats().checkInvariants().heapObjects(),
+        assertEquals(0, heap.memStatsSwept().checkInvariants().heapObjects(),
                 "no block counts once no tiny object in it is live, even the cache's current one");
     }
 
@@ -156,9 +156,9 @@ class MemStatsTest {
             t.join();
         }
         assertNull(failure.get());
-        MemStats end = heap.memStats().checkInvariants();
+        MemStats end = heap.memStatsSwept().checkInvariants();
         assertEquals(0, end.heapObjects());
-        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap.core())[0]);
+        assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap)[0]);
     }
 
     @Test
@@ -189,7 +189,10 @@ class MemStatsTest {
         assertEquals(1024L, server.getAttribute(on, "HeapAlloc"));
         assertEquals(2, server.getAttribute(on, "Procs"));
         heap.free(p);
+        heap.memStatsSwept(); // the free counts once swept (the background thread sweeps every second)
         assertEquals(0L, server.getAttribute(on, "HeapObjects"));
+        javax.management.AttributeList all = server.getAttributes(on, new String[] {"HeapObjects", "Mallocs", "Frees"});
+        assertEquals(3, all.size(), "one poll, one snapshot: " + all);
         Object dump = server.invoke(on, "statsDump", new Object[0], new String[0]);
         assertTrue(dump.toString().contains("total"));
         heap.close();

@@ -189,7 +189,7 @@ class ScavengerTest {
             for (int i = 0; i < 4; i++) {
                 h.free(big.remove(big.size() - 1)[0]); // 60 pages, kept by the cache
             }
-            assertEquals(4, io.gomem.heap.Internals.cachedSpans(h.core()), "the four spans are kept (no small span is in use)");
+            assertEquals(4, io.gomem.heap.Internals.cachedSpans(h), "the four spans are kept (no small span is in use)");
             for (int i = 0; i < 4; i++) {
                 filler.add(alloc(h, 13 * 8192)); // needs the kept pages: fits only if they go back
             }

@@ -102,15 +102,15 @@ class SegmentsTest {
     void aFailingSegmentAllocatorMethodLeavesNoBlockBehind(Failing f) {
         GoHeap.Segments seg = heap.segments();
         MemorySegment keep = seg.allocate(64); // a live object, so the heap is not empty
-        MemStats before = heap.memStats();
+        MemStats before = heap.memStatsSwept();
         assertThrows(f.type(), () -> f.call().apply(seg));
-        MemStats after = heap.memStats();
+        MemStats after = heap.memStatsSwept();
         assertEquals(before.heapObjects(), after.heapObjects(), "live objects after the failed call");
         assertEquals(before.mallocs() + (f.allocatesFirst() ? 1 : 0), after.mallocs(), "mallocs: the call allocated");
         assertEquals(before.frees() + (f.allocatesFirst() ? 1 : 0), after.frees(), "frees: and freed again");
         heap.checkInvariants();
         seg.free(keep);
-        assertEquals(0, heap.memStats().heapObjects());
+        assertEquals(0, heap.memStatsSwept().heapObjects());
     }
 
     static Stream<Arguments> tooLargeSegments() {
@@ -128,17 +128,17 @@ class SegmentsTest {
         MemorySegment s = seg.allocate(size);
         long usable = heap.usableSize(s.address());
         MemorySegment tooLarge = s.reinterpret(usable + 1);
-        MemStats before = heap.memStats();
+        MemStats before = heap.memStatsSwept();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> seg.free(tooLarge));
         String m = e.getMessage();
         assertTrue(m.contains("0x" + Long.toHexString(s.address())) && m.contains((usable + 1) + " B")
                 && m.contains(usable + " B"), m);
-        MemStats after = heap.memStats();
+        MemStats after = heap.memStatsSwept();
         assertEquals(before.heapObjects(), after.heapObjects(), "nothing freed");
         assertEquals(before.frees(), after.frees(), "nothing freed");
         s.fill((byte) 1); // still ours
         seg.free(s);
-        assertEquals(0, heap.memStats().heapObjects());
+        assertEquals(0, heap.memStatsSwept().heapObjects());
     }
 
     @Test
@@ -148,7 +148,7 @@ class SegmentsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> seg.free(MemorySegment.ofArray(new byte[64])));
         assertTrue(e.getMessage().contains("heap segment"), e.getMessage());
-        assertEquals(1, heap.memStats().heapObjects());
+        assertEquals(1, heap.memStatsSwept().heapObjects());
         seg.free(s);
     }
 
@@ -161,7 +161,7 @@ class SegmentsTest {
         GoHeap.Segments seg = heap.segments();
         MemorySegment s = seg.allocate(1000);
         seg.free(s.asSlice(0, 10));
-        assertEquals(0, heap.memStats().heapObjects());
+        assertEquals(0, heap.memStatsSwept().heapObjects());
         assertThrows(IllegalStateException.class, () -> seg.free(s), "the block is free already: a double free");
     }
 
@@ -201,6 +201,6 @@ class SegmentsTest {
                 seg.free(got);
             }
         }
-        assertEquals(0, heap.memStats().heapObjects());
+        assertEquals(0, heap.memStatsSwept().heapObjects());
     }
 }

@@ -8,17 +8,27 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The one background thread of all heaps in the process ({@code gomem-background}, a daemon):
- * every {@link #PERIOD_MS} it visits each live heap for its periodic work (giving back the spans
- * of caches that went idle). Go runs such work in background goroutines; one shared thread keeps
- * the cost independent of the number of heaps.
+ * every {@link #PERIOD_MS} it runs each registered {@link Job} (a heap's periodic work: idle
+ * caches flushed, spans swept, free pages scavenged). Go runs such work in background
+ * goroutines; one shared thread keeps the cost independent of the number of heaps. It knows
+ * heaps only as jobs: a heap registers itself once it is built.
  *
- * <p>Owns {@link #heaps}: weak references, so an unreachable heap is not kept alive; a closed or
+ * <p>Owns {@link #jobs}: weak references, so an unreachable heap is not kept alive; a closed or
  * collected heap is dropped at the next tick. Guarded by being a copy-on-write list.
  */
 final class Background {
     static final long PERIOD_MS = 1000;
 
-    private static final CopyOnWriteArrayList<WeakReference<HeapCore>> heaps = new CopyOnWriteArrayList<>();
+    /** A heap's periodic work. */
+    interface Job {
+        /** Runs one period's work; called by the background thread only. */
+        void backgroundTick();
+
+        /** True once the heap is closed: the job is dropped. */
+        boolean isClosed();
+    }
+
+    private static final CopyOnWriteArrayList<WeakReference<Job>> jobs = new CopyOnWriteArrayList<>();
     private static final ScheduledExecutorService EXEC = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "gomem-background");
         t.setDaemon(true);
@@ -32,34 +42,24 @@ final class Background {
     private Background() {
     }
 
-    static void register(HeapCore heap) {
-        heaps.add(new WeakReference<>(heap));
+    static void register(Job job) {
+        jobs.add(new WeakReference<>(job));
     }
 
-    /** Stops visiting {@code heap} (tests that drive its periodic work themselves). */
-    static void unregister(HeapCore heap) {
-        heaps.removeIf(r -> r.get() == heap);
-    }
-
-    /** Calls {@code f} for every registered heap that is still open. */
-    static void forEachHeap(java.util.function.Consumer<HeapCore> f) {
-        for (WeakReference<HeapCore> ref : heaps) {
-            HeapCore h = ref.get();
-            if (h != null && !h.isClosed()) {
-                f.accept(h);
-            }
-        }
+    /** Stops running {@code job} (tests that drive a heap's periodic work themselves). */
+    static void unregister(Job job) {
+        jobs.removeIf(r -> r.get() == job);
     }
 
     private static void tick() {
-        for (WeakReference<HeapCore> ref : heaps) {
-            HeapCore h = ref.get();
-            if (h == null || h.isClosed()) {
-                heaps.remove(ref);
+        for (WeakReference<Job> ref : jobs) {
+            Job j = ref.get();
+            if (j == null || j.isClosed()) {
+                jobs.remove(ref);
                 continue;
             }
             try {
-                h.backgroundTick();
+                j.backgroundTick();
             } catch (RuntimeException | io.gomem.os.OutOfNativeMemoryError e) {
                 // An Error escaping would end the scheduled task for good: no more background work.
                 System.getLogger("io.gomem.heap").log(System.Logger.Level.WARNING, "background work of a heap failed", e);

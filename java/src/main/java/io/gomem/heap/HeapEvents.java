@@ -116,17 +116,43 @@ final class HeapEvents {
         long mappedReady;
     }
 
+    /** A heap whose MemStats the periodic event reports. */
+    interface StatsSource {
+        /** A snapshot that does not stop the world; IllegalStateException once the heap is closed. */
+        io.gomem.stats.MemStats periodicMemStats();
+
+        boolean isClosed();
+    }
+
+    /** Heaps the periodic event reports: weak references, dropped once closed or collected. */
+    private static final java.util.concurrent.CopyOnWriteArrayList<java.lang.ref.WeakReference<StatsSource>> SOURCES =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** Reports {@code h} in the periodic MemStats event (registers the event on first use). */
+    static void register(StatsSource h) {
+        SOURCES.add(new java.lang.ref.WeakReference<>(h));
+    }
+
     static {
-        FlightRecorder.addPeriodicEvent(MemStatsEvent.class, () -> Background.forEachHeap(h -> {
+        FlightRecorder.addPeriodicEvent(MemStatsEvent.class, HeapEvents::emitMemStats);
+    }
+
+    private static void emitMemStats() {
+        for (java.lang.ref.WeakReference<StatsSource> ref : SOURCES) {
+            StatsSource h = ref.get();
+            if (h == null || h.isClosed()) {
+                SOURCES.remove(ref);
+                continue;
+            }
             MemStatsEvent e = new MemStatsEvent();
             if (!e.shouldCommit()) {
                 return;
             }
             io.gomem.stats.MemStats m;
             try {
-                m = h.readMemStats();
+                m = h.periodicMemStats();
             } catch (IllegalStateException closed) {
-                return;
+                continue;
             }
             e.heap = System.identityHashCode(h);
             e.heapAlloc = m.heapAlloc();
@@ -140,10 +166,6 @@ final class HeapEvents {
             e.sys = m.sys();
             e.mappedReady = m.mappedReady();
             e.commit();
-        }));
-    }
-
-    /** Makes sure the periodic event is registered (class initialisation does it). */
-    static void init() {
+        }
     }
 }

@@ -71,19 +71,22 @@ final class MCache extends MCacheOwnerPad {
         EMPTY.allocCache = 0;
     }
 
+    /** The heap, for kept large spans given back; the centrals of every span class (shared, immutable). */
     private final MHeap heap;
+    private final MCentral[] central;
     final int id;
     /** Lease holder only. Current span per span class (plus the tiny class); EMPTY if none. */
     final MSpan[] alloc = new MSpan[SizeClasses.NUM_SPAN_CLASSES + 1];
     /**
-     * Lease holder only. Slots handed out per span class (tiny blocks under the tiny class), as
-     * of the last {@link #countAllocs}: the fast path counts nothing; a cached span's
-     * {@code allocCount - cachedAllocCount} is added here when the span leaves the cache, before
-     * it is swept in place, and for a snapshot (Go counts at refill the same way).
+     * Where this cache counts (see {@link MStats}). The fast path counts nothing: a cached span's
+     * {@code allocCount - cachedAllocCount} is counted when the span leaves the cache, before it
+     * is swept in place, and when a statistics reader flushes the cache ({@link #flushCounts};
+     * Go counts at refill the same way).
      */
-    final long[] allocs = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
-    /** Lease holder only. Tiny objects handed out (counted as malloc and free at once, as Go does). */
-    long tinyObjects;
+    private final MStats stats;
+    /** Lease holder only. Tiny objects handed out (a malloc and a free at once, as Go counts them), and how many are counted. */
+    private long tinyObjects;
+    private long tinyObjectsCounted;
 
     // Tiny allocator state: lease holder only.
     private long tiny;
@@ -91,8 +94,6 @@ final class MCache extends MCacheOwnerPad {
     private MSpan tinySpan;
     private int tinyIdx;
 
-    /** Lease holder only: objects reclaimed per span class by sweeping a cached span in place. */
-    final long[] sweptInPlace = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Lease holder only: spans taken from centrals so far, and the count at the last idle check. */
     long refills;
     long refillsAtLastCheck;
@@ -113,31 +114,45 @@ final class MCache extends MCacheOwnerPad {
     /** Lease holder only. Pages in {@link #largeKept}, and spans. */
     int largeKeptPages;
     int largeKeptSpans;
-    /**
-     * Lease holder only. Large objects allocated from kept spans and their bytes, and large
-     * objects whose spans were kept at free and their bytes: the heap's large-object counters
-     * do not see these, so MemStats adds them.
-     */
-    long largeAllocs;
-    long largeAllocBytes;
-    long largeFrees;
-    long largeFreeBytes;
 
     /** 0 free, 1 leased, {@link #CLOSED} for good. CAS to take, release store to give back. */
     private volatile int lease;
+    /** {@code gomem.checkInvariants} ({@link io.gomem.internal.Options#CHECK_INVARIANTS}): check after every change. */
+    private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+    /** With {@link #CHECK} only: the thread that holds the lease, for the owner-only assertion. */
+    private Thread holder;
 
-    MCache(MHeap heap, int id) {
+    MCache(MHeap heap, MCentral[] central, MStats stats, int id) {
         this.heap = heap;
+        this.central = central;
+        this.stats = stats;
         this.id = id;
         java.util.Arrays.fill(alloc, EMPTY);
     }
 
     boolean tryLease() {
-        return lease == 0 && LEASE.compareAndSet(this, 0, 1);
+        if (lease == 0 && LEASE.compareAndSet(this, 0, 1)) {
+            if (CHECK) {
+                holder = Thread.currentThread();
+            }
+            return true;
+        }
+        return false;
     }
 
     void release() {
+        if (CHECK) {
+            holder = null;
+        }
         LEASE.setRelease(this, 0);
+    }
+
+    /** With {@code gomem.checkInvariants}: the fields below the lease belong to its holder only. */
+    private void assertLeased() {
+        if (CHECK && holder != Thread.currentThread()) {
+            throw new IllegalStateException("cache " + id + " used by " + Thread.currentThread()
+                    + " without its lease (held by " + holder + ")");
+        }
     }
 
     /** Leaves the lease taken for good (the heap closed while its closer held it): no operation gets this cache again. */
@@ -157,23 +172,32 @@ final class MCache extends MCacheOwnerPad {
         return p;
     }
 
-    /** Adds what the span cached for {@code spanClass} handed out since the last call to {@link #allocs}. */
+    /** Counts what the span cached for {@code spanClass} handed out since it was last counted. */
     void countAllocs(int spanClass) {
         MSpan s = alloc[spanClass];
-        allocs[spanClass] += s.allocCount - s.cachedAllocCount;
+        stats.countMallocs(spanClass, s.allocCount - s.cachedAllocCount, s.elemSize);
         s.cachedAllocCount = s.allocCount;
     }
 
-    /** {@link #countAllocs} for every span class (lease held): {@link #allocs} is then exact. */
-    void countAllAllocs() {
+    /**
+     * Counts everything this cache handed out and has not counted yet (lease held): what its
+     * cached spans handed out, and its tiny objects. After it, the counters are exact for this P.
+     */
+    void flushCounts() {
+        assertLeased();
         for (int sc = 0; sc < alloc.length; sc++) {
             if (alloc[sc] != EMPTY) {
                 countAllocs(sc);
             }
         }
+        if (tinyObjects != tinyObjectsCounted) {
+            stats.count(MStats.TINY_OBJECTS, tinyObjects - tinyObjectsCounted);
+            tinyObjectsCounted = tinyObjects;
+        }
     }
 
     private long refill(int spanClass) {
+        assertLeased();
         MSpan s = alloc[spanClass];
         long p = s.alloc();
         if (p != 0) {
@@ -189,7 +213,7 @@ final class MCache extends MCacheOwnerPad {
                 return p;
             }
         }
-        MCentral c = heap.central[spanClass];
+        MCentral c = central[spanClass];
         MSpan old = null;
         if (s != EMPTY) {
             countAllocs(spanClass);
@@ -212,6 +236,9 @@ final class MCache extends MCacheOwnerPad {
         if (p == 0) {
             throw new IllegalStateException("mcentral returned a full span " + s);
         }
+        if (CHECK) {
+            checkInvariants();
+        }
         return p;
     }
 
@@ -231,8 +258,8 @@ final class MCache extends MCacheOwnerPad {
             tinyObjects++;
             return tiny + off;
         }
-        long block = allocSmall(MHeap.TINY_SPAN_CLASS);
-        MSpan s = alloc[MHeap.TINY_SPAN_CLASS];
+        long block = allocSmall(SizeClasses.TINY_SPAN_CLASS);
+        MSpan s = alloc[SizeClasses.TINY_SPAN_CLASS];
         int idx = (int) ((block - s.base) >>> 4);
         MASKS.setVolatile(s.tinyMasks, idx, TINY_OWNED | 1 | tinyEnd((int) size));
         dropTinyBlock();
@@ -249,7 +276,7 @@ final class MCache extends MCacheOwnerPad {
         if (tiny != 0) {
             int old = (int) MASKS.getAndBitwiseAnd(tinySpan.tinyMasks, tinyIdx, ~TINY_OWNED);
             if ((old & TINY_LIVE) == TINY_OWNED) {
-                freeTinyBlock(heap, tinySpan, tinyIdx);
+                freeTinyBlock(central[SizeClasses.TINY_SPAN_CLASS], tinySpan, tinyIdx);
             }
             tiny = 0;
             tinySpan = null;
@@ -260,7 +287,7 @@ final class MCache extends MCacheOwnerPad {
      * Frees the tiny object at {@code addr} in tiny span {@code s}. Any thread. Throws
      * IllegalStateException for a double free or an address with no live tiny object.
      */
-    static void freeTiny(MHeap heap, MSpan s, long addr) {
+    static void freeTiny(MCentral tinyCentral, MSpan s, long addr) {
         long off = addr - s.base;
         int idx = (int) (off >>> 4);
         int bit = 1 << (int) (off & 15);
@@ -277,16 +304,16 @@ final class MCache extends MCacheOwnerPad {
             int now = old & ~bit;
             if (MASKS.compareAndSet(masks, idx, old, now)) {
                 if ((now & TINY_LIVE) == 0) {
-                    freeTinyBlock(heap, s, idx);
+                    freeTinyBlock(tinyCentral, s, idx);
                 }
                 return;
             }
         }
     }
 
-    private static void freeTinyBlock(MHeap heap, MSpan s, int idx) {
+    private static void freeTinyBlock(MCentral tinyCentral, MSpan s, int idx) {
         if (s.markFree(idx, s.base + ((long) idx << 4))) {
-            heap.central[MHeap.TINY_SPAN_CLASS].onFree(s);
+            tinyCentral.onFree(s);
         }
     }
 
@@ -321,6 +348,7 @@ final class MCache extends MCacheOwnerPad {
 
     /** Sweeps every span this cache holds, in place (lease held); counts what was reclaimed. */
     void sweepCached() {
+        assertLeased();
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY && s.hasPendingFrees()) {
@@ -333,7 +361,7 @@ final class MCache extends MCacheOwnerPad {
     private void sweepInPlace(int spanClass) {
         MSpan s = alloc[spanClass];
         countAllocs(spanClass);
-        sweptInPlace[spanClass] += s.sweep();
+        stats.countFrees(spanClass, s.sweep(), s.elemSize);
         s.cachedAllocCount = s.allocCount;
     }
 
@@ -343,6 +371,7 @@ final class MCache extends MCacheOwnerPad {
      * is kept. Lease held.
      */
     MSpan reuseLarge(int npages, long size) {
+        assertLeased();
         MSpan s = largeKept[npages];
         if (s == null) {
             return null;
@@ -352,8 +381,13 @@ final class MCache extends MCacheOwnerPad {
         largeKeptPages -= npages;
         largeKeptSpans--;
         s.initLarge(s.base, s.npages, size, 0, true);
-        largeAllocs++;
-        largeAllocBytes += size;
+        int g = stats.begin();
+        stats.add(g, MStats.LARGE_KEPT_SPANS, -1);
+        stats.add(g, MStats.LARGE_ALLOCS, 1);
+        stats.add(g, MStats.LARGE_ALLOC_BYTES, size);
+        stats.add(g, MStats.LIVE_OBJECTS, 1);
+        stats.add(g, MStats.LIVE_BYTES, size);
+        stats.end(g);
         return s;
     }
 
@@ -362,6 +396,7 @@ final class MCache extends MCacheOwnerPad {
      * enough and the budget allows; false if the caller must free it to the heap. Lease held.
      */
     boolean keepLarge(MSpan s) {
+        assertLeased();
         int np = s.npages;
         if (np > LARGE_MAX_PAGES || largeKeptPages + np > LARGE_BUDGET_PAGES) {
             return false;
@@ -370,8 +405,13 @@ final class MCache extends MCacheOwnerPad {
         largeKept[np] = s;
         largeKeptPages += np;
         largeKeptSpans++;
-        largeFrees++;
-        largeFreeBytes += s.elemSize;
+        int g = stats.begin();
+        stats.add(g, MStats.LARGE_KEPT_SPANS, 1);
+        stats.add(g, MStats.LARGE_FREES, 1);
+        stats.add(g, MStats.LARGE_FREE_BYTES, s.elemSize);
+        stats.add(g, MStats.LIVE_OBJECTS, -1);
+        stats.add(g, MStats.LIVE_BYTES, -s.elemSize);
+        stats.end(g);
         return true;
     }
 
@@ -391,6 +431,16 @@ final class MCache extends MCacheOwnerPad {
             largeKept[np] = null;
         }
         return pages;
+    }
+
+    /** Calls {@code f} for each kept large span (lease held). */
+    void forEachKeptLarge(java.util.function.Consumer<MSpan> f) {
+        assertLeased();
+        for (int np = 1; np <= LARGE_MAX_PAGES; np++) {
+            for (MSpan s = largeKept[np]; s != null; s = s.next) {
+                f.accept(s);
+            }
+        }
     }
 
     /** Checks the kept large spans (lease held, quiescent). */
@@ -415,14 +465,33 @@ final class MCache extends MCacheOwnerPad {
 
     /** Gives every cached span back to its central, and kept large spans to the heap (lease held): the cache holds nothing after. */
     void releaseAll() {
+        assertLeased();
         releaseLarge();
         dropTinyBlock();
+        flushCounts();
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY) {
                 countAllocs(sc);
                 alloc[sc] = EMPTY;
-                heap.central[sc].uncacheSpan(s);
+                central[sc].uncacheSpan(s);
+            }
+        }
+    }
+
+    /**
+     * Checks the cache (lease held): every cached span is small, marked as cached, and sound;
+     * the kept large spans agree with their counts.
+     */
+    void checkInvariants() {
+        assertLeased();
+        checkLargeKept();
+        for (MSpan s : alloc) {
+            if (s != EMPTY) {
+                if (s.where != MSpan.IN_CACHE || s.state != MSpan.STATE_SMALL) {
+                    throw new IllegalStateException("cache " + id + " holds " + s + " where=" + s.where);
+                }
+                s.checkInvariants();
             }
         }
     }

@@ -41,8 +41,10 @@ final class MCentral {
     private MSpan fullHead;
     /** Guarded by lock: spans of this class anywhere (cached, partial, full). */
     private long spans;
-    /** Guarded by lock: objects reclaimed by sweeps here (Go's frees, counted when swept). */
-    private long sweptFrees;
+    /** Where sweeps count the objects they reclaim (Go's frees, counted when swept). */
+    private final MStats stats;
+    /** {@code gomem.checkInvariants}: check this central after every change, and that its lock guards what it says. */
+    private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
     /** Full spans a free reached, waiting to move to partial: a Treiber stack, CAS only. */
     private volatile MSpan notified;
     private static final java.lang.invoke.VarHandle NOTIFIED;
@@ -55,8 +57,19 @@ final class MCentral {
         }
     }
 
-    MCentral(SpanSource heap, int spanClass, int sizeClass) {
+    /** One central per span class, plus the tiny class, over {@code heap}; null for size class 0. */
+    static MCentral[] forEveryClass(SpanSource heap, MStats stats) {
+        MCentral[] central = new MCentral[SizeClasses.NUM_SPAN_CLASSES + 1];
+        for (int sc = 0; sc < central.length; sc++) {
+            central[sc] = sc == SizeClasses.TINY_SPAN_CLASS ? new MCentral(heap, stats, sc, SizeClasses.TINY_SIZE_CLASS)
+                    : SizeClasses.sizeClassOf(sc) == 0 ? null : new MCentral(heap, stats, sc, SizeClasses.sizeClassOf(sc));
+        }
+        return central;
+    }
+
+    MCentral(SpanSource heap, MStats stats, int spanClass, int sizeClass) {
         this.heap = heap;
+        this.stats = stats;
         this.spanClass = spanClass;
         this.sizeClass = sizeClass;
         this.npages = SizeClasses.classPages(sizeClass);
@@ -88,7 +101,7 @@ final class MCentral {
             }
             MSpan s;
             while ((s = partial.pollFirst()) != null) {
-                sweptFrees += s.sweep();
+                sweep(s);
                 if (s.allocCount < s.nelems) {
                     s.where = MSpan.IN_CACHE;
                     got = s;
@@ -114,6 +127,9 @@ final class MCentral {
                     throw e;
                 }
             }
+            if (CHECK) {
+                checkInvariants();
+            }
             return got;
         }
         MSpan s = heap.allocSmallSpan(spanClass, sizeClass, npages);
@@ -123,7 +139,17 @@ final class MCentral {
         } finally {
             lock.unlock();
         }
+        if (CHECK) {
+            checkInvariants();
+        }
         return s;
+    }
+
+    /** With {@link #CHECK}: the caller holds this central's lock, as the field comments require. */
+    private void assertLocked() {
+        if (CHECK && !lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("mcentral " + spanClass + ": lock not held by " + Thread.currentThread());
+        }
     }
 
     /** Takes back a span an MCache held (see {@link #exchangeSpan}). */
@@ -138,7 +164,8 @@ final class MCentral {
     }
 
     private void fileLocked(MSpan s) {
-        sweptFrees += s.sweep();
+        assertLocked();
+        sweep(s);
         if (s.allocCount < s.nelems) {
             s.where = MSpan.IN_PARTIAL;
             partial.addFirst(s); // the most recently used span is handed out first
@@ -195,7 +222,7 @@ final class MCentral {
             int n = partial.size();
             for (int i = 0; i < n; i++) {
                 MSpan s = partial.pollFirst();
-                sweptFrees += s.sweep();
+                sweep(s);
                 if (s.allocCount == 0) {
                     spans--;
                     freed++;
@@ -208,6 +235,9 @@ final class MCentral {
             }
         } finally {
             lock.unlock();
+        }
+        if (CHECK) {
+            checkInvariants();
         }
         return freed;
     }
@@ -271,14 +301,10 @@ final class MCentral {
         s.next = s.prev = null;
     }
 
-    /** Objects reclaimed by sweeps of this class so far. */
-    long sweptFrees() {
-        lock.lock();
-        try {
-            return sweptFrees;
-        } finally {
-            lock.unlock();
-        }
+    /** Sweeps {@code s} (lock held) and counts what it reclaimed. */
+    private void sweep(MSpan s) {
+        assertLocked();
+        stats.countFrees(spanClass, s.sweep(), s.elemSize);
     }
 
     /** Spans of this class (cached, partial or full). */
@@ -307,6 +333,16 @@ final class MCentral {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Takes this central's lock for a check that must see no sweep (see {@link Malloc}'s cross-check); lock order holds. */
+    void lockForCheck() {
+        lock.lock();
+        drainNotified();
+    }
+
+    void unlockForCheck() {
+        lock.unlock();
     }
 
     /** Checks set membership and each uncached span; call when no MCache is mid-operation. */

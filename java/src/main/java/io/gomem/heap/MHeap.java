@@ -26,12 +26,15 @@ import java.util.concurrent.locks.ReentrantLock;
  *       made Ready ({@code sysUsedWherePrepared}) before a span may use them, so only Ready
  *       memory ever leaves the heap.</li>
  *   <li>The spans table: for every page of every arena, the span that holds it (null if none),
- *       found in O(1): in the flat table ({@link SpanTable}) that covers the arenas reserved above
+ *       found in O(1): in the flat table ({@link #flat}) that covers the arenas reserved above
  *       the heap's first one (the usual case: hints make them contiguous), else through the
- *       two-level arena index ({@link #arenaL1}).</li>
+ *       two-level arena index ({@link #arenaL1}). Growth of the flat table is published to the
+ *       {@link SpanTable} it is given (the heap's entry point, whose frees read it).</li>
  *   <li>Counters of what lies where (large objects, spans, OS pages released inside in-use spans),
- *       read together by {@link #counters()}; the {@link Scavenger} that enforces the limits.</li>
- *   <li>The {@link MCentral} of every span class, and a pool of recycled {@link MSpan} objects.</li>
+ *       read together by {@link #counters()}; the {@link Scavenger} below it, which enforces
+ *       the limits and returns free pages to the OS.</li>
+ *   <li>A pool of recycled {@link MSpan} objects. (The span classes' {@link MCentral}s sit
+ *       above the heap and call down into it; the heap calls no central.)</li>
  * </ul>
  *
  * <h2>Invariants</h2>
@@ -57,13 +60,17 @@ public final class MHeap implements SpanSource {
     static final int PAGES_PER_ARENA = (int) (ARENA_BYTES / PAGE_SIZE);
     /** Bits of arena index: 48-bit addresses. */
     private static final int ARENA_L1_BITS = 10;
+    /**
+     * Largest object size, and largest alignment, the heap accepts: 8 TiB. A span's page count is
+     * an {@code int}: size plus alignment padding stays under 2^31 pages of 8 KiB.
+     */
+    static final long MAX_ALLOC = 1L << 43;
     private static final int ARENA_L2_BITS = 48 - ARENA_SHIFT - ARENA_L1_BITS;
     /** Where the first arena hint points, as Go's 0x00c0 << 32 on amd64. */
     private static final long FIRST_HINT = 0x00c0L << 32;
     /** Next hint for any heap in this process: each heap gets its own address range when it can. */
     private static final AtomicLong NEXT_HINT = new AtomicLong(FIRST_HINT);
 
-    private static final VarHandle SPANS = SpanTable.SPANS;
 
     /** One arena's metadata: the span of each of its pages. */
     static final class HeapArena {
@@ -75,21 +82,35 @@ public final class MHeap implements SpanSource {
         }
     }
 
+    /** {@code gomem.checkInvariants}: check the heap after every span freed (heap lock held). */
+    private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
     final OsMemory os;
     final ReentrantLock lock = new SpinLock();
     final PageAlloc pageAlloc = new PageAlloc(lock);
-    /**
-     * The span class of tiny blocks: 16-byte slots shared by several tiny objects, kept apart
-     * from ordinary 16-byte spans because a free inside one means something else there.
-     */
-    static final int TINY_SPAN_CLASS = SizeClasses.NUM_SPAN_CLASSES;
-    /** One MCentral per span class, plus the tiny class; null for size class 0. */
-    final MCentral[] central = new MCentral[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
-    /** The flat spans table (written here, under the lock; see {@link SpanTable}). */
-    private final SpanTable table;
+    static final VarHandle SPANS = MethodHandles.arrayElementVarHandle(MSpan[].class);
+    /** The flat table covers at most 64 GiB above the first arena (32 MiB of references). */
+    static final long FLAT_MAX_PAGES = 1L << 23;
+    /**
+     * The flat spans table: entry i is the span of page {@code flatBase + i * PAGE_SIZE}, for
+     * every page from the heap's first arena up to the newest one within {@link #FLAT_MAX_PAGES}
+     * (pages of other mappings in between map to null), so that a lookup is one subtraction,
+     * one shift and one load. Entries are written under the lock with release stores (with the
+     * arena's own table) and read lock-free with acquire loads. Grown by copying under the lock
+     * and republished (volatile, and to {@link #reader}): a reader that got an address from an
+     * allocation sees its span in whichever table it reads. {@link #flatBase} is written once,
+     * under the lock, before the first nonempty table is published.
+     */
+    private volatile MSpan[] flat = new MSpan[0];
+    private long flatBase;
+    /**
+     * Who else reads the flat table: the heap's entry point keeps it in its own fields, one load
+     * from a free's start. Set once by {@link #publishSpansTo}, before the heap serves anyone.
+     */
+    private SpanTable reader = SpanTable.NONE;
 
     /** Arena index L1 → L2 arrays; written under lock (release), read lock-free (acquire). */
     private final HeapArena[][] arenaL1 = new HeapArena[1 << ARENA_L1_BITS][];
@@ -103,36 +124,51 @@ public final class MHeap implements SpanSource {
     private long curBase;
     private long curEnd;
     private final ArrayDeque<MSpan> spanPool = new ArrayDeque<>();
-    private long largeAllocs;
-    private long largeFrees;
-    private long largeBytesLive;
-    private long largeBytesTotal;
-    private long largePagesInUse;
     private long spansInUse;
+    /** Java-heap bytes of the span records in use and in {@link #spanPool} ({@link Metadata#spanBytes}). */
+    private long spanMetaInUse;
+    private long spanMetaPooled;
     private long mappedBytes;
     /** Bytes of OS pages inside in-use spans returned to the OS (see {@link MSpan#releasedMask}). */
     private long spanReleasedBytes;
     /** Set by {@link #releaseAll()}: the heap's memory is gone; no span may be made any more. */
     private boolean released;
 
-    /** Hands scavenged runs to the OS layer (one object, so that scavenging allocates nothing). */
-    private final PageAlloc.ScavengeSink unusedSink;
-    /** Set once by {@link #setScavenger}; the limits it enforces apply from then on. */
-    private Scavenger scavenger;
+    /** Returns free pages to the OS and enforces the memory limits; owned by this heap, below it. */
+    final Scavenger scavenger;
+    /**
+     * The heap's counters: spans per class, large objects and their pages are counted here,
+     * under the heap lock, in the same hold as the page-level change (see {@link MStats}).
+     */
+    final MStats stats;
 
+    /** A heap with no memory limits. */
     MHeap(OsMemory os) {
-        this(os, new SpanTable());
+        this(os, Scavenger.Config.NONE, new MStats());
     }
 
-    /** A heap that keeps its flat spans table in {@code table} (the {@link HeapCore} that owns the heap). */
-    MHeap(OsMemory os, SpanTable table) {
+    /** A heap over {@code os} within {@code limits}, counting into {@code stats}. */
+    MHeap(OsMemory os, Scavenger.Config limits, MStats stats) {
         this.os = os;
-        this.table = table;
-        this.unusedSink = (b, np) -> os.sysUnused(b, np << PAGE_SHIFT);
+        this.stats = stats;
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
-        for (int sc = 0; sc < central.length; sc++) {
-            central[sc] = sc == TINY_SPAN_CLASS ? new MCentral(this, sc, SizeClasses.TINY_SIZE_CLASS)
-                    : SizeClasses.sizeClassOf(sc) == 0 ? null : new MCentral(this, sc, SizeClasses.sizeClassOf(sc));
+        this.scavenger = new Scavenger(limits, pageAlloc, os, lock);
+    }
+
+    /**
+     * Publishes the flat spans table to {@code r} now and whenever it grows. Called once, before
+     * the heap serves any allocation.
+     */
+    void publishSpansTo(SpanTable r) {
+        lock.lock();
+        try {
+            if (reader != SpanTable.NONE) {
+                throw new IllegalStateException("the spans table already has its reader");
+            }
+            reader = r;
+            r.publishSpans(flat, flatBase);
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -140,8 +176,8 @@ public final class MHeap implements SpanSource {
 
     /** The span holding {@code addr}, or null if no live span of this heap holds it. */
     MSpan spanOf(long addr) {
-        MSpan[] t = table.flat;
-        long page = (addr - table.flatBase) >>> PAGE_SHIFT;
+        MSpan[] t = flat;
+        long page = (addr - flatBase) >>> PAGE_SHIFT;
         if (page < t.length) {
             return (MSpan) SPANS.getAcquire(t, (int) page);
         }
@@ -187,8 +223,8 @@ public final class MHeap implements SpanSource {
             }
             p = a.base + ((long) to << PAGE_SHIFT);
         }
-        MSpan[] t = table.flat;
-        long first = (base - table.flatBase) >>> PAGE_SHIFT;
+        MSpan[] t = flat;
+        long first = (base - flatBase) >>> PAGE_SHIFT;
         if (first < t.length) {
             for (int i = (int) first, end = (int) Math.min(t.length, first + npages); i < end; i++) {
                 SPANS.setRelease(t, i, s);
@@ -198,21 +234,22 @@ public final class MHeap implements SpanSource {
 
     /** Extends the flat spans table over a new reservation when it lies close above the first; lock held. */
     private void coverFlat(long base, long len) {
-        MSpan[] t = table.flat;
-        if (t.length == 0 && table.flatBase == 0) {
-            table.flatBase = base;
+        MSpan[] t = flat;
+        if (t.length == 0 && flatBase == 0) {
+            flatBase = base;
         }
-        if (base < table.flatBase) {
+        if (base < flatBase) {
             return;
         }
-        long need = (base + len - table.flatBase) >>> PAGE_SHIFT;
-        if (need <= t.length || need > SpanTable.FLAT_MAX_PAGES) {
+        long need = (base + len - flatBase) >>> PAGE_SHIFT;
+        if (need <= t.length || need > FLAT_MAX_PAGES) {
             return;
         }
         // Grow geometrically so that a heap growing arena by arena copies O(total) references.
-        int n = (int) Math.min(SpanTable.FLAT_MAX_PAGES, Math.max(need, 2L * t.length));
+        int n = (int) Math.min(FLAT_MAX_PAGES, Math.max(need, 2L * t.length));
         MSpan[] g = java.util.Arrays.copyOf(t, n); // the new pages have no spans yet
-        table.flat = g;
+        flat = g;
+        reader.publishSpans(g, flatBase);
     }
 
     // ───────────────────────────── spans ─────────────────────────────
@@ -227,11 +264,16 @@ public final class MHeap implements SpanSource {
             makeReady(base, npages);
             MSpan s = newSpan();
             s.initSmall(base, npages, spanClass, sizeClass, !clean);
-            if (spanClass == TINY_SPAN_CLASS && (s.tinyMasks == null || s.tinyMasks.length < s.nelems)) {
+            if (spanClass == SizeClasses.TINY_SPAN_CLASS && (s.tinyMasks == null || s.tinyMasks.length < s.nelems)) {
                 s.tinyMasks = new int[s.nelems];
             }
             setSpans(base, npages, s);
             spansInUse++;
+            spanMetaInUse += Metadata.spanBytes(s);
+            stats.count(MStats.SPANS + spanClass, 1);
+            if (CHECK) {
+                checkInvariantsLocked();
+            }
             return s;
         } finally {
             lock.unlock();
@@ -243,9 +285,9 @@ public final class MHeap implements SpanSource {
      * two); the object starts at {@code base + largeOffset}.
      */
     MSpan allocLarge(long size, long align) {
-        if (size < 0 || size > HeapCore.MAX_ALLOC || align < 1 || align > HeapCore.MAX_ALLOC || (align & (align - 1)) != 0) {
+        if (size < 0 || size > MAX_ALLOC || align < 1 || align > MAX_ALLOC || (align & (align - 1)) != 0) {
             throw new IllegalArgumentException("large object of " + size + " B aligned to " + align
-                    + ": size and alignment must be within 0.." + HeapCore.MAX_ALLOC + " and the alignment a power of two");
+                    + ": size and alignment must be within 0.." + MAX_ALLOC + " and the alignment a power of two");
         }
         // Room for the object at its aligned start within the span: a zero-size object still
         // takes a byte, so that its address lies inside its own span, not at the next one's base.
@@ -262,10 +304,17 @@ public final class MHeap implements SpanSource {
             s.initLarge(base, npages, size, off, !clean);
             setSpans(base, npages, s);
             spansInUse++;
-            largeAllocs++;
-            largeBytesLive += size;
-            largeBytesTotal += size;
-            largePagesInUse += npages;
+            spanMetaInUse += Metadata.spanBytes(s);
+            int g = stats.begin();
+            stats.add(g, MStats.LARGE_ALLOCS, 1);
+            stats.add(g, MStats.LARGE_ALLOC_BYTES, size);
+            stats.add(g, MStats.LIVE_OBJECTS, 1);
+            stats.add(g, MStats.LIVE_BYTES, size);
+            stats.add(g, MStats.LARGE_PAGES, npages);
+            stats.end(g);
+            if (CHECK) {
+                checkInvariantsLocked();
+            }
             return s;
         } finally {
             lock.unlock();
@@ -300,25 +349,39 @@ public final class MHeap implements SpanSource {
         if (released) {
             return; // a free that raced with close: the pages are gone already
         }
+        int g = stats.begin();
         if (s.state == MSpan.STATE_LARGE) {
             if (countObject) {
-                largeFrees++;
-                largeBytesLive -= s.elemSize;
+                stats.add(g, MStats.LARGE_FREES, 1);
+                stats.add(g, MStats.LARGE_FREE_BYTES, s.elemSize);
+                stats.add(g, MStats.LIVE_OBJECTS, -1);
+                stats.add(g, MStats.LIVE_BYTES, -s.elemSize);
+            } else {
+                stats.add(g, MStats.LARGE_KEPT_SPANS, -1); // a kept span: its object's free was counted when kept
             }
-            largePagesInUse -= s.npages;
+            stats.add(g, MStats.LARGE_PAGES, -s.npages);
+        } else {
+            stats.add(g, MStats.SPANS + s.spanClass, -1);
         }
+        stats.end(g);
         setSpans(s.base, s.npages, null);
         if (s.releasedMask != 0) {
             freeReleasedSpanPages(s);
         } else {
             pageAlloc.free(s.base, s.npages);
         }
+        long meta = Metadata.spanBytes(s);
+        spanMetaInUse -= meta;
         s.smallSlots = 0;
         s.state = MSpan.STATE_FREE;
         spansInUse--;
         if (spanPool.size() < 4096) {
             s.next = s.prev = null;
             spanPool.push(s);
+            spanMetaPooled += meta;
+        }
+        if (CHECK) {
+            checkInvariantsLocked();
         }
     }
 
@@ -352,20 +415,45 @@ public final class MHeap implements SpanSource {
         s.releasedMask = 0;
     }
 
+    /**
+     * Returns the OS pages in {@code mask} of an uncached in-use span to the OS. The heap lock is
+     * not held across the system calls: the span's slots are its central's (whose lock the caller
+     * holds), its pages are no one else's, and the call is announced to the scavenger so that a
+     * reading of the counters waits for it.
+     */
     @Override
     public void releaseSpanPages(MSpan s, long mask) {
+        long fresh;
         lock.lock();
         try {
             if (released || s.state != MSpan.STATE_SMALL) {
                 return;
             }
-            forEachRun(mask & ~s.releasedMask, (first, run) -> {
-                os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
-                s.releasedMask |= runBits(first, run);
-                spanReleasedBytes += run * OsMemory.PAGE_SIZE;
-            });
+            fresh = mask & ~s.releasedMask;
+            if (fresh == 0 || !scavenger.beginOsCall()) {
+                return;
+            }
         } finally {
             lock.unlock();
+        }
+        long done = 0;
+        try {
+            for (long m = fresh; m != 0; ) {
+                int first = Long.numberOfTrailingZeros(m);
+                int run = Long.numberOfTrailingZeros(~(m >>> first));
+                os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                done |= runBits(first, run);
+                m &= ~runBits(first, run);
+            }
+        } finally {
+            lock.lock();
+            try {
+                s.releasedMask |= done;
+                spanReleasedBytes += Long.bitCount(done) * OsMemory.PAGE_SIZE;
+                scavenger.endOsCall();
+            } finally {
+                lock.unlock();
+            }
         }
     }
 
@@ -380,9 +468,7 @@ public final class MHeap implements SpanSource {
             if (released) {
                 throw new IllegalStateException("heap is closed: no allocation or free after close()");
             }
-            if (scavenger != null) {
-                scavenger.makeRoom(Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE);
-            }
+            scavenger.makeRoom(Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE);
             forEachRun(s.releasedMask, (first, run) -> {
                 os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
                 spanReleasedBytes -= run * OsMemory.PAGE_SIZE;
@@ -414,11 +500,11 @@ public final class MHeap implements SpanSource {
 
     private MSpan newSpan() {
         MSpan s = spanPool.poll();
-        return s != null ? s : new MSpan();
-    }
-
-    void setScavenger(Scavenger s) {
-        this.scavenger = s;
+        if (s == null) {
+            return new MSpan();
+        }
+        spanMetaPooled -= Metadata.spanBytes(s);
+        return s;
     }
 
     /** npages contiguous free pages, growing the heap if needed; lock held. */
@@ -426,9 +512,7 @@ public final class MHeap implements SpanSource {
         if (released) {
             throw new IllegalStateException("heap is closed: no allocation or free after close()");
         }
-        if (scavenger != null) {
-            scavenger.makeRoom((long) npages << PAGE_SHIFT);
-        }
+        scavenger.makeRoom((long) npages << PAGE_SHIFT);
         long base = pageAlloc.alloc(npages);
         if (base == 0) {
             grow(npages);
@@ -531,34 +615,21 @@ public final class MHeap implements SpanSource {
 
     // ───────────────────────────── scavenging ─────────────────────────────
 
-    /** Returns up to {@code maxPages} free pages to the OS (highest first); returns pages released. */
-    long scavenge(long maxPages) {
-        lock.lock();
-        try {
-            return scavengeLocked(maxPages);
-        } finally {
-            lock.unlock();
-        }
+    /** One paced background scavenger cycle of at most {@code budgetNanos} (heap lock not held). */
+    long scavengeBackground(long budgetNanos) {
+        return scavenger.backgroundCycle(budgetNanos);
     }
 
-    /** {@link #scavenge} with the heap lock held. */
-    long scavengeLocked(long maxPages) {
-        assert lock.isHeldByCurrentThread();
-        if (released) {
-            return 0;
-        }
-        return pageAlloc.scavenge(maxPages, unusedSink);
-    }
-
-    /** Heap lock held. */
-    boolean isReleased() {
-        return released;
+    /** Returns every free page to the OS (heap lock not held across the system calls); bytes released. */
+    long releaseFreePages() {
+        return scavenger.releaseAll();
     }
 
     /** Unmaps every reservation: the heap is unusable afterwards. */
     void releaseAll() {
         lock.lock();
         try {
+            scavenger.stop(); // no run in flight from here on: the reservations may go
             for (long[] r : reservations) {
                 os.sysFree(r[0], r[1]);
             }
@@ -569,7 +640,8 @@ public final class MHeap implements SpanSource {
             for (int i = 0; i < arenaL1.length; i++) {
                 L1.setRelease(arenaL1, i, null);
             }
-            table.flat = new MSpan[0];
+            flat = new MSpan[0];
+            reader.publishSpans(flat, flatBase);
         } finally {
             lock.unlock();
         }
@@ -602,37 +674,38 @@ public final class MHeap implements SpanSource {
     }
 
     /**
-     * Heap-lock-guarded counters, read together under the lock. Every OS transition of heap
-     * memory happens under the heap lock too, so the OS figures agree with the page figures.
+     * The page heap's and OS layer's figures and, in the same hold of the heap lock, a cut of the
+     * heap's counters ({@link MStats#cut}): every OS transition of heap memory and every page
+     * counted in a span happens under this lock, and no scavenger run is in flight, so all of it
+     * agrees to the byte. Allocation's fast path never takes this lock.
      */
-    public record Counters(long mappedBytes, long pagesInUse, long freePages, long scavengedPages,
-                    long spansInUse, long largeAllocs, long largeFrees, long largeBytesLive, long largeBytesTotal,
-                    long reservedBytes, long arenas, long spanPool, long osReserved, long osPrepared, long osReady,
-                    long spanReleasedBytes, long largePagesInUse) {
-
-        /**
-         * These counters with what the P caches did to large objects without the heap: objects
-         * allocated from kept spans and freed into them, with their bytes. (largePagesInUse counts
-         * the pages of every large span, kept ones included.)
-         */
-        Counters withKeptLarge(long allocs, long allocBytes, long frees, long freeBytes) {
-            return new Counters(mappedBytes, pagesInUse, freePages, scavengedPages, spansInUse, largeAllocs + allocs,
-                    largeFrees + frees, largeBytesLive + allocBytes - freeBytes, largeBytesTotal + allocBytes, reservedBytes,
-                    arenas, spanPool, osReserved, osPrepared, osReady, spanReleasedBytes, largePagesInUse);
-        }
-    }
-
-    Counters counters() {
+    MStats.Counters counters() {
         lock.lock();
         try {
+            scavenger.awaitClaims(); // so that the OS layer's figures agree with the page allocator's
             long reserved = 0;
             for (long[] r : reservations) {
                 reserved += r[1];
             }
-            return new Counters(mappedBytes, pageAlloc.inUsePages(), pageAlloc.freePages(), pageAlloc.scavengedPages(),
-                    spansInUse, largeAllocs, largeFrees, largeBytesLive, largeBytesTotal, reserved, reserved / ARENA_BYTES,
-                    spanPool.size(), os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
-                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, largePagesInUse);
+            return new MStats.Counters(mappedBytes, pageAlloc.totalPages(), pageAlloc.inUsePages(),
+                    pageAlloc.scavengedPages(), spansInUse, reserved, reserved / ARENA_BYTES,
+                    os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
+                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, spanMetaInUse, spanMetaPooled, stats.cut());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Calls {@code f} for every live span and then reads {@link #counters()}, in one hold of the
+     * heap lock: no span goes to or from the page heap in between (a recount to compare with the
+     * counters).
+     */
+    MStats.Counters recount(java.util.function.Consumer<MSpan> f) {
+        lock.lock();
+        try {
+            forEachSpan(f);
+            return counters();
         } finally {
             lock.unlock();
         }
@@ -645,6 +718,15 @@ public final class MHeap implements SpanSource {
     void checkInvariants() {
         lock.lock();
         try {
+            checkInvariantsLocked();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void checkInvariantsLocked() {
+        {
+            scavenger.awaitClaims();
             pageAlloc.checkInvariants();
             long spanPages = 0;
             MSpan last = null;
@@ -657,8 +739,8 @@ public final class MHeap implements SpanSource {
                     for (int i = 0; i < PAGES_PER_ARENA; i++) {
                         MSpan s = ar.spans[i];
                         long addr = a + ((long) i << PAGE_SHIFT);
-                        MSpan[] flat = table.flat;
-                        long fp = (addr - table.flatBase) >>> PAGE_SHIFT;
+                        MSpan[] flat = this.flat;
+                        long fp = (addr - flatBase) >>> PAGE_SHIFT;
                         if (fp < flat.length && flat[(int) fp] != s) {
                             throw new IllegalStateException("flat spans table: page 0x" + Long.toHexString(addr) + " maps to "
                                     + flat[(int) fp] + ", the arena's table to " + s);
@@ -701,14 +783,10 @@ public final class MHeap implements SpanSource {
                 throw new IllegalStateException("pages of live spans " + spanPages + " != pages in use "
                         + pageAlloc.inUsePages());
             }
-            os.checkInvariants();
-        } finally {
-            lock.unlock();
-        }
-        for (MCentral c : central) {
-            if (c != null) {
-                c.checkInvariants();
+            if (spanMetaInUse < 0 || spanMetaPooled < 0) {
+                throw new IllegalStateException("span metadata bytes in use " + spanMetaInUse + ", pooled " + spanMetaPooled);
             }
+            os.checkInvariants();
         }
     }
 }

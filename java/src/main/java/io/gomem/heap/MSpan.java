@@ -163,7 +163,7 @@ final class MSpan {
         this.sizeClass = sizeClass;
         this.elemSize = SizeClasses.classSize(sizeClass);
         this.nelems = SizeClasses.classObjects(sizeClass);
-        this.smallSlots = spanClass == MHeap.TINY_SPAN_CLASS ? 0 : nelems;
+        this.smallSlots = spanClass == SizeClasses.TINY_SPAN_CLASS ? 0 : nelems;
         this.divMagic = SizeClasses.divMagic(sizeClass) & 0xFFFF_FFFFL;
         this.largeOffset = 0;
         this.needZero = needZero;

@@ -55,8 +55,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *          └── find: walk L0..L4 (straddling run, or descend) ── PallocBits.find ───────┤
  *                                                                                       v
  *  free ── checkInUse ── markFree ──────────┐                markAllocated (count scavenged)
- *  grow ── addRange, set scavenged bits ────┤                               │
- *  allocToCache / flush (one 64-bit word) ──┴──────────> update: leaf summaries, merge upward
+ *  grow ── addRange, set scavenged bits ────┴──────────> update: leaf summaries, merge upward
  *  scavenge / scavengeClaim ── findScavengeRun (ranges and chunks downward from scavAddr)
  * </pre>
  *
@@ -69,19 +68,18 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li>Every page that is free and not scavenged lies below {@code scavAddr}.
  *   <li>{@code totalPages == inUsePages + claimedPages + freePages}; the counters equal the
  *       bitmap population counts.
- *   <li>A page held by a {@link PageCache} or claimed by the scavenger is "in use" in the bitmap.
+ *   <li>A page claimed by the scavenger is "in use" in the bitmap.
  * </ol>
  *
  * <h2>Locking</h2>
  * No lock inside. <b>Every method must be called with the heap lock held</b>; all fields are
  * guarded by it (a counter getter called without it may return a stale value). If a lock is passed
- * to the constructor, Java assertions ({@code -ea}) check that the mutators hold it.
- * {@link PageCache#alloc} is the one path that hands out pages without the lock: the pages in a
- * cache are already "in use" here.
+ * to the constructor, Java assertions ({@code -ea}) check that the mutators hold it. (Go's per-P
+ * page cache is not here: a P keeps the spans of freed large objects instead, see {@link MCache}.)
  *
  * <h2>Debug</h2>
  * With {@code gomem.checkInvariants=true} ({@link Options#CHECK_INVARIANTS}) every slow-path
- * operation (grow, tree search, page cache fill and flush, scavenging) ends with
+ * operation (grow, tree search, scavenging) ends with
  * {@link #checkInvariants()}, which costs a pass over every grown chunk.
  *
  * <h2>Scavenged pages</h2>
@@ -90,7 +88,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * so that the heap can make them Ready again. The scavenger support walks from high addresses
  * down: {@link #scavenge} (callback under the lock) or the {@link #scavengeClaim} /
  * {@link #scavengeComplete} pair, which lets the caller drop the lock while the OS call runs, as Go
- * does.
+ * does (the {@link Scavenger}'s background cycle and release-all; the limit's synchronous
+ * release uses the callback).
  */
 public final class PageAlloc {
 
@@ -459,103 +458,6 @@ public final class PageAlloc {
                         + range(cb, claimPages[k]) + " claimed by the scavenger");
             }
         }
-    }
-
-    // =====================================================================================
-    // Page cache
-    // =====================================================================================
-
-    /**
-     * Fills an empty {@code cache} with the 64-page-aligned block holding the first free page:
-     * every free page of that block moves into the cache (marked in use here), with its scavenged
-     * bit. The cache stays empty if nothing is free.
-     *
-     * @throws IllegalStateException if the cache is not empty
-     */
-    public void allocToCache(PageCache cache) {
-        assertLocked();
-        if (!cache.isEmpty()) {
-            throw new IllegalStateException("allocToCache into a non-empty page cache at " + hex(cache.base()));
-        }
-        if (freePages() == 0 || searchAddr >= rangeLimit[nranges - 1]) {
-            return;
-        }
-        long ci = searchAddr >>> CHUNK_SHIFT;
-        int j;
-        if (summary[LEAF].get(ci) != 0) {
-            j = PallocBits.firstFree(chunks.leaf(ci * CHUNK_LONGS), chunkOff(ci), pageInChunk(searchAddr));
-            if (j < 0) {
-                throw badSummary("chunk at " + hex(chunkBase(ci)) + " summarised " + PallocSum.toString(summary[LEAF].get(ci))
-                        + " has no free page from " + pageInChunk(searchAddr));
-            }
-        } else {
-            long addr = find(1);
-            if (addr == 0) {
-                searchAddr = NO_FREE;
-                return;
-            }
-            ci = addr >>> CHUNK_SHIFT;
-            j = pageInChunk(addr);
-        }
-        long[] a = chunks.leaf(ci * CHUNK_LONGS);
-        int off = chunkOff(ci);
-        int w = j >>> 6;
-        long free = ~a[off + w];
-        long scav = a[off + SCAV + w] & free;
-        a[off + w] = -1L;
-        a[off + SCAV + w] &= ~free;
-        long base = chunkBase(ci) + ((long) w << (6 + PAGE_SHIFT));
-        update(base, PageCache.PAGES, false, true);
-        // The first free page was in this block and the block is now all in use.
-        searchAddr = base + ((PageCache.PAGES - 1) << PAGE_SHIFT);
-        inUsePages += Long.bitCount(free);
-        scavengedPages -= Long.bitCount(scav);
-        cache.fill(base, free, scav);
-        debugCheck();
-    }
-
-    /**
-     * Returns the pages still free in {@code cache} (with their scavenged bits) and empties it.
-     *
-     * @throws IllegalStateException if the cache's pages are not in use here (not filled by this
-     *                               allocator, or returned twice)
-     */
-    public void flush(PageCache cache) {
-        assertLocked();
-        if (cache.isEmpty()) {
-            cache.clear();
-            return;
-        }
-        long base = cache.base();
-        long free = cache.freeMask();
-        long scav = cache.scavMask();
-        if ((base & (PageCache.PAGES * PAGE_SIZE - 1)) != 0 || (scav & ~free) != 0
-                || !isGrown(base, PageCache.PAGES * PAGE_SIZE)) {
-            throw new IllegalStateException("flush of a corrupt page cache: base " + hex(base) + ", free "
-                    + Long.toHexString(free) + ", scav " + Long.toHexString(scav));
-        }
-        long ci = base >>> CHUNK_SHIFT;
-        long[] a = chunks.leaf(ci * CHUNK_LONGS);
-        int off = chunkOff(ci);
-        int w = pageInChunk(base) >>> 6;
-        if ((a[off + w] & free) != free) {
-            throw new IllegalStateException("flush of page cache at " + hex(base) + ": pages "
-                    + Long.toHexString(free & ~a[off + w]) + " (bit mask) are already free");
-        }
-        a[off + w] &= ~free;
-        a[off + SCAV + w] |= scav;
-        long first = base + ((long) Long.numberOfTrailingZeros(free) << PAGE_SHIFT);
-        if (first < searchAddr) {
-            searchAddr = first;
-        }
-        if ((free & ~scav) != 0) {
-            scavAddr = Math.max(scavAddr, base + PageCache.PAGES * PAGE_SIZE);
-        }
-        update(base, PageCache.PAGES, false, false);
-        inUsePages -= Long.bitCount(free);
-        scavengedPages += Long.bitCount(scav);
-        cache.clear();
-        debugCheck();
     }
 
     // =====================================================================================
@@ -1100,6 +1002,9 @@ public final class PageAlloc {
     }
 
     private void assertLocked() {
+        if (CHECK_INVARIANTS && lock != null && !lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("page allocator used without the heap lock by " + Thread.currentThread());
+        }
         assert lock == null || lock.isHeldByCurrentThread() : "heap lock not held";
     }
 

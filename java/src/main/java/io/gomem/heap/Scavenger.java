@@ -3,62 +3,117 @@ package io.gomem.heap;
 import io.gomem.internal.Options;
 import io.gomem.os.MemState;
 import io.gomem.os.MemoryLimitExceededError;
+import io.gomem.os.OsMemory;
 import io.gomem.os.Purpose;
+
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Returns free heap pages to the OS (Go's scavenger, {@code mgcscavenge.go}): in the background,
  * paced to a small CPU budget, down to a goal; synchronously on the allocation path when the heap
  * would pass its soft memory limit; and all at once on request ({@link #releaseAll()}).
  *
+ * <p>It sits below {@link MHeap}, which owns it: it works on the heap's {@link PageAlloc} and
+ * {@link OsMemory} under the heap lock it is given, and calls nothing above them.
+ *
  * <h2>Goal</h2>
  * Ready heap memory ("retained", what the OS layer holds Ready for the heap) should be at most
  * {@code inUse × (100 + retainExtraPercent) / 100}, and at most 95% of the soft memory limit
  * (Go leaves the same 5% of headroom under GOMEMLIMIT). {@code inUse} is the bytes in spans.
  *
- * <h2>Pacing</h2>
- * Each background cycle may work for {@code period × cpuPercent / 100} (10 ms a second at the
- * default 1%), releasing {@link #BATCH_PAGES} pages per heap-lock hold, highest addresses first.
+ * <h2>The heap lock is not held across a system call</h2>
+ * As Go does, the background cycle and {@link #releaseAll()} claim a run of at most
+ * {@link #BATCH_PAGES} free pages under the lock ({@link PageAlloc#scavengeClaim}: the pages
+ * count as in use, so nobody allocates them), drop the lock for the {@code madvise}, and take it
+ * again to free the run as scavenged ({@link PageAlloc#scavengeComplete}; as it was, if the
+ * call failed). Allocation goes on meanwhile. The one exception is {@link #makeRoom}, on the
+ * allocation path when the heap would pass a limit: it releases under the lock, so that the hard
+ * limit's check and the pages it frees are one step (the allocation that needs the room waits
+ * for it anyway).
  *
  * <h2>Guards</h2>
- * Only final configuration: a cycle's figures go out as a JFR event, a scavtrace line and a
- * DEBUG log line, and are not kept. Every method takes the heap lock, or requires it.
+ * The configuration is final. {@link #inFlight} and {@link #stopped}: the heap lock. Invariant:
+ * while {@code inFlight > 0} some run is claimed and its OS call may be running, so
+ * {@link #stop()} (before the heap unmaps its memory) and {@link #awaitClaims()} (before a
+ * reading of counters that must agree with the OS layer) wait on {@link #claimsDone} for it to
+ * reach zero, parked. A cycle's figures go out as a JFR event, a scavtrace line and a DEBUG log
+ * line, and are not kept.
  */
 final class Scavenger {
-    /** Pages released per heap-lock hold: 512 KiB. */
+    /** Pages released per claim (one heap-lock hold, one OS call): 512 KiB. */
     static final int BATCH_PAGES = 64;
 
     private static final boolean SCAVTRACE = Options.debugFlag("scavtrace");
+    private static final boolean CHECK = Options.CHECK_INVARIANTS.booleanValue();
     private static final System.Logger LOG = System.getLogger("io.gomem.heap");
 
-    private final MHeap heap;
+    /**
+     * The scavenger's settings.
+     *
+     * @param softLimit          soft limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param hardLimit          hard limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param retainExtraPercent the goal: Ready at most in-use × (100 + this) / 100
+     * @param cpuPercent         the background cycle's CPU budget, percent of one CPU
+     */
+    record Config(long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
+        Config {
+            if (softLimit <= 0 || hardLimit <= 0) {
+                throw new IllegalArgumentException("memory limits must be positive: soft " + softLimit + ", hard " + hardLimit);
+            }
+            if (retainExtraPercent < 0 || cpuPercent < 1 || cpuPercent > 100) {
+                throw new IllegalArgumentException("retainExtraPercent " + retainExtraPercent + " must be >= 0 and cpuPercent "
+                        + cpuPercent + " within 1..100");
+            }
+        }
+
+        /** No limits, Go's defaults otherwise (10% extra retained, 1% of a CPU). */
+        static final Config NONE = new Config(Long.MAX_VALUE, Long.MAX_VALUE, 10, 1);
+    }
+
+    private final PageAlloc pageAlloc;
+    private final OsMemory os;
+    private final ReentrantLock lock;
+    private final Condition claimsDone;
     final long softLimit;
     final long hardLimit;
     final int retainExtraPercent;
     final int cpuPercent;
+    /** Guarded by {@link #lock}: claims whose OS call has not completed. */
+    private int inFlight;
+    /** Guarded by {@link #lock}: set by {@link #stop()}; no run is claimed or released after. */
+    private boolean stopped;
+    /** Hands runs released under the lock ({@link #makeRoom}) to the OS layer: one object, so scavenging allocates nothing. */
+    private final PageAlloc.ScavengeSink unusedSink;
 
-    Scavenger(MHeap heap, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
-        if (softLimit <= 0 || hardLimit <= 0) {
-            throw new IllegalArgumentException("memory limits must be positive: soft " + softLimit + ", hard " + hardLimit);
+    Scavenger(Config config, PageAlloc pageAlloc, OsMemory os, ReentrantLock heapLock) {
+        this.pageAlloc = pageAlloc;
+        this.os = os;
+        this.lock = heapLock;
+        this.claimsDone = heapLock.newCondition();
+        this.softLimit = config.softLimit();
+        this.hardLimit = config.hardLimit();
+        this.retainExtraPercent = config.retainExtraPercent();
+        this.cpuPercent = config.cpuPercent();
+        this.unusedSink = (b, np) -> os.sysUnused(b, np << PageAlloc.PAGE_SHIFT);
+    }
+
+    private void assertLocked() {
+        if (CHECK && !lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("scavenger: the heap lock is not held by " + Thread.currentThread());
         }
-        if (retainExtraPercent < 0 || cpuPercent < 1 || cpuPercent > 100) {
-            throw new IllegalArgumentException("retainExtraPercent " + retainExtraPercent + " must be >= 0 and cpuPercent "
-                    + cpuPercent + " within 1..100");
-        }
-        this.heap = heap;
-        this.softLimit = softLimit;
-        this.hardLimit = hardLimit;
-        this.retainExtraPercent = retainExtraPercent;
-        this.cpuPercent = cpuPercent;
     }
 
     /** Ready heap bytes now (heap lock held). */
-    private long retained() {
-        return heap.os.bytes(MemState.READY, Purpose.HEAP);
+    long retained() {
+        assertLocked();
+        return os.bytes(MemState.READY, Purpose.HEAP);
     }
 
     /** The retained-bytes goal now (heap lock held). */
     long goal() {
-        long inUse = heap.pageAlloc.inUsePages() << MHeap.PAGE_SHIFT;
+        assertLocked();
+        long inUse = pageAlloc.inUsePages() << PageAlloc.PAGE_SHIFT;
         long g = inUse + inUse / 100 * retainExtraPercent;
         if (softLimit != Long.MAX_VALUE) {
             g = Math.min(g, softLimit / 100 * 95);
@@ -68,60 +123,96 @@ final class Scavenger {
 
     /**
      * One background cycle: releases free pages toward the goal for at most {@code budgetNanos}.
-     * Returns bytes released.
+     * Returns bytes released. Heap lock not held.
      */
     long backgroundCycle(long budgetNanos) {
         long start = System.nanoTime();
         long released = 0;
-        long retained;
-        long goal;
         for (;;) {
-            heap.lock.lock();
+            long want;
+            lock.lock();
             try {
-                if (heap.isReleased()) {
-                    return released;
-                }
-                retained = retained();
-                goal = goal();
-                if (retained <= goal) {
+                long excess = retained() - goal();
+                if (stopped || excess <= 0) {
                     break;
                 }
-                long pages = Math.min(BATCH_PAGES, (retained - goal + MHeap.PAGE_SIZE - 1) >>> MHeap.PAGE_SHIFT);
-                long n = heap.scavengeLocked(pages);
-                released += n << MHeap.PAGE_SHIFT;
-                if (n == 0) {
-                    retained = retained();
-                    break; // nothing free left to release
-                }
+                want = Math.min(BATCH_PAGES, (excess + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT);
             } finally {
-                heap.lock.unlock();
+                lock.unlock();
             }
-            if (System.nanoTime() - start > budgetNanos) {
-                heap.lock.lock();
-                try {
-                    retained = retained();
-                    goal = goal();
-                } finally {
-                    heap.lock.unlock();
-                }
+            long n = releaseOneRun(want);
+            released += n << PageAlloc.PAGE_SHIFT;
+            if (n == 0 || System.nanoTime() - start > budgetNanos) {
                 break;
             }
         }
-        record(released, retained, goal, System.nanoTime() - start, "background");
+        lock.lock();
+        try {
+            record(released, retained(), goal(), System.nanoTime() - start, "background");
+        } finally {
+            lock.unlock();
+        }
         return released;
     }
 
-    /** Releases every free page now (Go's debug.FreeOSMemory after its GC); returns bytes released. */
+    /**
+     * Releases every free page now (Go's debug.FreeOSMemory after its GC), run by run with the
+     * lock dropped for each OS call; returns bytes released. Heap lock not held.
+     */
     long releaseAll() {
         long start = System.nanoTime();
-        heap.lock.lock();
-        try {
-            long n = heap.scavengeLocked(Long.MAX_VALUE) << MHeap.PAGE_SHIFT;
-            record(n, retained(), goal(), System.nanoTime() - start, "release");
-            return n;
-        } finally {
-            heap.lock.unlock();
+        long pages = 0;
+        for (long n; (n = releaseOneRun(BATCH_PAGES)) > 0; ) {
+            pages += n;
         }
+        lock.lock();
+        try {
+            record(pages << PageAlloc.PAGE_SHIFT, retained(), goal(), System.nanoTime() - start, "release");
+        } finally {
+            lock.unlock();
+        }
+        return pages << PageAlloc.PAGE_SHIFT;
+    }
+
+    /**
+     * Claims the highest run of at most {@code maxPages} free, unscavenged pages under the lock,
+     * returns it to the OS with the lock dropped, and frees it again as scavenged. Returns the
+     * run's pages (0 if there was none, or the scavenger is stopped). If the OS call throws, the
+     * run goes back as it was and the exception propagates.
+     */
+    private long releaseOneRun(long maxPages) {
+        long base;
+        long n;
+        lock.lock();
+        try {
+            if (stopped) {
+                return 0;
+            }
+            base = pageAlloc.scavengeClaim(maxPages);
+            if (base == 0) {
+                return 0;
+            }
+            n = pageAlloc.lastClaimPages();
+            inFlight++;
+        } finally {
+            lock.unlock();
+        }
+        boolean ok = false;
+        try {
+            os.sysUnused(base, n << PageAlloc.PAGE_SHIFT);
+            ok = true;
+        } finally {
+            lock.lock();
+            try {
+                pageAlloc.scavengeComplete(base, n, ok);
+                if (--inFlight == 0) {
+                    claimsDone.signalAll();
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+        return n;
     }
 
     /**
@@ -129,19 +220,20 @@ final class Scavenger {
      * release free pages so that Ready memory stays under the soft limit, and refuse with
      * MemoryLimitExceededError if it cannot stay under the hard limit. Pessimistic (it
      * assumes every page taken was scavenged), which makes the hard check exact: once every free
-     * page is released, every page taken will be.
+     * page is released, every page taken will be. Releases under the lock (see the class comment).
      */
     void makeRoom(long bytes) {
-        assert heap.lock.isHeldByCurrentThread();
+        assertLocked();
         long limit = Math.min(softLimit, hardLimit);
-        if (limit == Long.MAX_VALUE) {
+        if (limit == Long.MAX_VALUE || stopped) {
             return;
         }
+        awaitClaims(); // a run in flight is Ready in the OS layer's count until its call completes
         long ready = retained();
         if (ready + bytes > limit) {
             long excess = ready + bytes - limit;
-            long n = heap.scavengeLocked((excess + MHeap.PAGE_SIZE - 1) >>> MHeap.PAGE_SHIFT);
-            record(n << MHeap.PAGE_SHIFT, retained(), limit - bytes, 0, "sync");
+            long n = pageAlloc.scavenge((excess + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT, unusedSink);
+            record(n << PageAlloc.PAGE_SHIFT, retained(), limit - bytes, 0, "sync");
             ready = retained();
             if (ready + bytes > hardLimit) {
                 throw new MemoryLimitExceededError(hardLimit, ready, bytes);
@@ -149,6 +241,44 @@ final class Scavenger {
         }
     }
 
+    /**
+     * Announces an OS call on heap memory that the caller makes with the heap lock dropped (heap
+     * lock held now): {@link #awaitClaims} and {@link #stop} wait for its {@link #endOsCall}.
+     * False, with nothing announced, once the scavenger is stopped (the heap is being released).
+     */
+    boolean beginOsCall() {
+        assertLocked();
+        if (stopped) {
+            return false;
+        }
+        inFlight++;
+        return true;
+    }
+
+    /** The announced OS call is done (heap lock held). */
+    void endOsCall() {
+        assertLocked();
+        if (--inFlight == 0) {
+            claimsDone.signalAll();
+        }
+    }
+
+    /** Waits (heap lock held, parked on it) until no claimed run is in flight. */
+    void awaitClaims() {
+        assertLocked();
+        while (inFlight > 0) {
+            claimsDone.awaitUninterruptibly();
+        }
+    }
+
+    /** Stops for good (heap lock held): waits for runs in flight, then claims nothing more. */
+    void stop() {
+        assertLocked();
+        stopped = true;
+        awaitClaims();
+    }
+
+    /** Reports one cycle (heap lock held). */
     private void record(long released, long retained, long goal, long nanos, String kind) {
         if (released == 0 && !"background".equals(kind)) {
             return;
@@ -164,7 +294,7 @@ final class Scavenger {
         }
         if (released > 0 || SCAVTRACE) {
             String line = "scav " + kind + ": released " + (released >> 10) + " KiB, retained " + (retained >> 10)
-                    + " KiB, goal " + (goal >> 10) + " KiB, in use " + ((heap.pageAlloc.inUsePages() << MHeap.PAGE_SHIFT) >> 10)
+                    + " KiB, goal " + (goal >> 10) + " KiB, in use " + ((pageAlloc.inUsePages() << PageAlloc.PAGE_SHIFT) >> 10)
                     + " KiB, " + nanos / 1000 + " us";
             if (SCAVTRACE) {
                 System.err.println("gomem: " + line);

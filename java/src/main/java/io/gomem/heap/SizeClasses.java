@@ -86,6 +86,12 @@ public final class SizeClasses {
     public static final int TINY_SIZE_CLASS = 2;
     /** Number of span classes: every size class twice, with and without the noscan bit. */
     public static final int NUM_SPAN_CLASSES = NUM_SIZE_CLASSES << 1;
+    /**
+     * The span class of tiny blocks: 16-byte slots shared by several tiny objects, kept apart
+     * from ordinary 16-byte spans because a free inside one means something else there. One past
+     * the last ordinary span class.
+     */
+    public static final int TINY_SPAN_CLASS = NUM_SPAN_CLASSES;
     /** Smallest alignment of any object the size classes hand out. */
     public static final int MIN_ALIGN = 8;
     /** Most objects in one span of any class (class 1: 8192 / 8). */
@@ -288,6 +294,17 @@ public final class SizeClasses {
      *
      * @throws IllegalStateException naming the first class, size or offset that breaks a rule
      */
+    /** Whether {@link #checkInvariantsOnce} has passed: the table is static, one check per JVM is enough. */
+    private static volatile boolean checked;
+
+    /** {@link #checkInvariants()}, the first time only. */
+    static void checkInvariantsOnce() {
+        if (!checked) {
+            checkInvariants();
+            checked = true;
+        }
+    }
+
     public static void checkInvariants() {
         check(CLASS_SIZE.length == NUM_SIZE_CLASSES && CLASS_PAGES.length == NUM_SIZE_CLASSES,
                 "table lengths " + CLASS_SIZE.length + "/" + CLASS_PAGES.length + " != " + NUM_SIZE_CLASSES);

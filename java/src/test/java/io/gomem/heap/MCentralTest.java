@@ -50,12 +50,14 @@ class MCentralTest {
 
     static final int SIZE_CLASS = 26; // 512 B, 16 slots per span
     FakeSource source;
+    MStats stats;
     MCentral central;
 
     @BeforeEach
     void setUp() {
         source = new FakeSource();
-        central = new MCentral(source, SizeClasses.spanClass(SIZE_CLASS, true), SIZE_CLASS);
+        stats = new MStats();
+        central = new MCentral(source, stats, SizeClasses.spanClass(SIZE_CLASS, true), SIZE_CLASS);
     }
 
     static void fill(MSpan s) {
@@ -163,7 +165,7 @@ class MCentralTest {
         assertEquals(List.of(spans.get(0), spans.get(1)), source.returned);
         assertEquals(MSpan.IN_PARTIAL, spans.get(2).where);
         assertEquals(spans.get(2).nelems - 1, central.uncachedLiveObjects());
-        assertEquals(2 * spans.get(0).nelems + 1, central.sweptFrees());
+        assertEquals(2 * spans.get(0).nelems + 1, stats.cut()[MStats.FREES + central.spanClass], "sweeps count their frees");
         central.checkInvariants();
     }
 

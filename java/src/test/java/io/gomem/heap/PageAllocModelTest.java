@@ -21,8 +21,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@link #FULL_CHECK_EVERY} operations every page's bits and {@code checkInvariants()} too.
  *
  * <p>Three non-adjacent regions; the lowest one is grown a third of the way through. Operations:
- * alloc 1..600 pages, free (whole or part of a live allocation), refused double frees, page cache
- * fill / alloc / flush, scavenge, scavenger claim / complete.
+ * alloc 1..600 pages, free (whole or part of a live allocation), refused double frees,
+ * scavenge, scavenger claim / complete.
  *
  * <p>Operation count: {@code -Dgomem.test.pagealloc.ops} (default 200 000); the seed can be forced
  * with {@code -Dgomem.test.seed}.
@@ -67,20 +67,16 @@ class PageAllocModelTest {
         final boolean[] scav;
         final boolean[] claimed;
 
-        /** Live allocations {addr, npages} (from alloc and from the cache). */
+        /** Live allocations {addr, npages} . */
         final List<long[]> live = new ArrayList<>();
         /** Outstanding scavenger claims {addr, npages}. */
         final List<long[]> claims = new ArrayList<>();
 
-        final PageCache cache = new PageCache();
-        long cBase;
-        long cFree;
-        long cScav;
 
         int op;
         String what = "";
         /** Operation statistics, printed at the end so a run that exercised little is visible. */
-        long allocOk, allocFailed, frees, refused, fills, cacheAllocs, flushes, scavRuns, claimsMade, completes;
+        long allocOk, allocFailed, frees, refused, scavRuns, claimsMade, completes;
 
         Run(long seed) {
             this.seed = seed;
@@ -114,9 +110,6 @@ class PageAllocModelTest {
             }
             fullCheck();
             // Drain: free everything, then one allocation of each whole region must succeed.
-            if (!cache.isEmpty()) {
-                flushCache();
-            }
             while (!claims.isEmpty()) {
                 complete(claims.size() - 1);
             }
@@ -130,9 +123,9 @@ class PageAllocModelTest {
                 assertEquals(hex(rbase[r]), hex(pa.alloc(rpages[r])), ctx("whole region after drain"));
             }
             System.out.printf("PageAllocModelTest seed %d: %d ops: alloc %d ok / %d failed, %d frees, %d refused frees,"
-                            + " cache %d fills / %d allocs / %d flushes, %d scavenged runs, %d claims / %d completes%n",
-                    seed, ops, allocOk, allocFailed, frees, refused, fills, cacheAllocs, flushes, scavRuns, claimsMade, completes);
-            assertTrue(allocOk > ops / 10 && allocFailed > 100 && refused > 100 && cacheAllocs > 100 && scavRuns > 100
+                            + " %d scavenged runs, %d claims / %d completes%n",
+                    seed, ops, allocOk, allocFailed, frees, refused, scavRuns, claimsMade, completes);
+            assertTrue(allocOk > ops / 10 && allocFailed > 100 && refused > 100 && scavRuns > 100
                     && completes > 100 || ops < 50_000, "the run exercised every operation");
         }
 
@@ -145,9 +138,7 @@ class PageAllocModelTest {
                 freeSome();
             } else if (dice < 78) {
                 refusedFree();
-            } else if (dice < 88) {
-                cacheOp();
-            } else if (dice < 95) {
+            } else if (dice < 92) {
                 scavenge();
             } else {
                 claimOp();
@@ -242,80 +233,6 @@ class PageAllocModelTest {
             refused++;
             assertEquals(inUse, pa.inUsePages(), ctx("unchanged"));
             assertEquals(scavenged, pa.scavengedPages(), ctx("unchanged"));
-        }
-
-        void cacheOp() {
-            if (cache.isEmpty()) {
-                what = "allocToCache";
-                fills++;
-                long first = modelFind(1);
-                pa.allocToCache(cache);
-                if (first == 0) {
-                    assertEquals(true, cache.isEmpty(), ctx("nothing free, cache stays empty"));
-                    return;
-                }
-                cBase = first & -(64 * PAGE_SIZE);
-                cFree = 0;
-                cScav = 0;
-                for (int i = 0; i < 64; i++) {
-                    long addr = cBase + i * PAGE_SIZE;
-                    int x = index(addr);
-                    if (!used[x]) {
-                        cFree |= 1L << i;
-                        if (scav[x]) {
-                            cScav |= 1L << i;
-                        }
-                        used[x] = true;
-                        scav[x] = false;
-                    }
-                }
-                assertEquals(hex(cBase), hex(cache.base()), ctx("cache base"));
-                assertEquals(Long.toHexString(cFree), Long.toHexString(cache.freeMask()), ctx("cache free mask"));
-                assertEquals(Long.toHexString(cScav), Long.toHexString(cache.scavMask()), ctx("cache scav mask"));
-            } else if (rnd.nextInt(4) == 0) {
-                flushCache();
-            } else {
-                int n = 1 + rnd.nextInt(PageCache.MAX_ALLOC_PAGES - 1);
-                what = "cache.alloc(" + n + ")";
-                int want = -1;
-                for (int i = 0; i + n <= 64 && want < 0; i++) {
-                    boolean ok = true;
-                    for (int k = i; k < i + n; k++) {
-                        ok &= (cFree >>> k & 1) != 0;
-                    }
-                    if (ok) {
-                        want = i;
-                    }
-                }
-                long got = cache.alloc(n);
-                if (want < 0) {
-                    assertEquals(0, got, ctx("cache has no such run"));
-                    return;
-                }
-                assertEquals(hex(cBase + want * PAGE_SIZE), hex(got), ctx("cache first fit"));
-                long m = PallocBits.mask(want, n);
-                assertEquals(Long.bitCount(cScav & m), cache.lastScavengedPages(), ctx("cache scavenged count"));
-                cFree &= ~m;
-                cScav &= ~m;
-                live.add(new long[] {got, n});
-                cacheAllocs++;
-            }
-        }
-
-        void flushCache() {
-            what = "flush";
-            flushes++;
-            for (int i = 0; i < 64; i++) {
-                if ((cFree >>> i & 1) != 0) {
-                    int x = index(cBase + i * PAGE_SIZE);
-                    used[x] = false;
-                    scav[x] = (cScav >>> i & 1) != 0;
-                }
-            }
-            cFree = 0;
-            cScav = 0;
-            pa.flush(cache);
-            assertEquals(true, cache.isEmpty());
         }
 
         void scavenge() {

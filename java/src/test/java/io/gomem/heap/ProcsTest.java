@@ -10,10 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Which P cache a thread's operations land on: threads claim caches and keep to them. */
-class HeapCoreLeaseTest {
-    final HeapCore core = new HeapCore(new OsMemory(), 2);
+class ProcsTest {
+    final Malloc core = Malloc.create(new OsMemory(), Malloc.Config.of(2));
 
-    HeapCoreLeaseTest() {
+    ProcsTest() {
         Background.unregister(core); // the tests call flushIdleCaches themselves, at known moments
     }
 
@@ -30,11 +30,11 @@ class HeapCoreLeaseTest {
 
     /** The cache {@code t}'s id picks if {@code t} owns it, else the first other one it owns, else null. */
     private MCache ownedBy(Thread t) {
-        MCache home = core.slots[(int) (t.threadId() & (core.slots.length - 1))];
+        MCache home = core.procs.slots[(int) (t.threadId() & (core.procs.slots.length - 1))];
         if (home.owner == t.threadId()) {
             return home;
         }
-        for (MCache c : core.slots) {
+        for (MCache c : core.procs.slots) {
             if (c.owner == t.threadId()) {
                 return c;
             }
@@ -44,15 +44,15 @@ class HeapCoreLeaseTest {
 
     @Test
     void threadsWhoseIdsPickTheSameCacheSettleOnDifferentCaches() throws Exception {
-        int mask = core.slots.length - 1;
+        int mask = core.procs.slots.length - 1;
         long[] got = new long[3];
-        Thread a = Thread.ofPlatform().unstarted(() -> got[0] = core.allocateRaw(64));
+        Thread a = Thread.ofPlatform().unstarted(() -> got[0] = core.allocate(64));
         // Thread ids are handed out in order: make threads until one picks the same slot as a.
         Thread b;
         do {
-            b = Thread.ofPlatform().unstarted(() -> got[1] = core.allocateRaw(64));
+            b = Thread.ofPlatform().unstarted(() -> got[1] = core.allocate(64));
         } while ((b.threadId() & mask) != (a.threadId() & mask));
-        MCache picked = core.slots[(int) (a.threadId() & mask)];
+        MCache picked = core.procs.slots[(int) (a.threadId() & mask)];
         runOn(a);
         assertSame(picked, ownedBy(a), "the first thread claims the cache its id picks");
         runOn(b);
@@ -71,7 +71,7 @@ class HeapCoreLeaseTest {
         // and the owners keep theirs.
         Thread third;
         do {
-            third = Thread.ofPlatform().unstarted(() -> got[2] = core.allocateRaw(64));
+            third = Thread.ofPlatform().unstarted(() -> got[2] = core.allocate(64));
         } while ((third.threadId() & mask) != (a.threadId() & mask));
         runOn(third);
         assertTrue(got[2] != 0);
@@ -91,7 +91,7 @@ class HeapCoreLeaseTest {
         Thread a = Thread.ofPlatform().start(() -> {
             while (!stop.get()) {
                 if (!pause.get()) {
-                    core.free(core.allocateRaw(64)); // sweeps its span in place every 128 pairs
+                    core.free(core.allocate(64)); // sweeps its span in place every 128 pairs
                 }
             }
         });
@@ -99,15 +99,15 @@ class HeapCoreLeaseTest {
             Thread.sleep(1);
         }
         MCache c = ownedBy(a);
-        core.flushIdleCaches();
+        core.procs.flushIdleCaches();
         Thread.sleep(50);
-        core.flushIdleCaches();
+        core.procs.flushIdleCaches();
         assertSame(c, ownedBy(a), "busy (sweeping in place): it keeps its cache");
 
         pause.set(true);
         Thread.sleep(20);
-        core.flushIdleCaches(); // notes the counts (the background thread may have done it)
-        core.flushIdleCaches(); // nothing since: quiet
+        core.procs.flushIdleCaches(); // notes the counts (the background thread may have done it)
+        core.procs.flushIdleCaches(); // nothing since: quiet
         assertEquals(0, c.owner, "quiet, although alive: the cache is anyone's");
         assertEquals(0, c.cachedSpans());
 
@@ -117,7 +117,7 @@ class HeapCoreLeaseTest {
         }
         stop.set(true);
         a.join();
-        core.flushIdleCaches();
+        core.procs.flushIdleCaches();
         assertTrue(ownedBy(a) == null, "ended: forgotten");
         core.checkInvariants();
     }

@@ -1,0 +1,297 @@
+package io.gomem.heap;
+
+import io.gomem.stats.MemStats;
+import io.gomem.stats.StatsDump;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The heap's statistics (Go's {@code mstats.go}): counters kept the way Go keeps
+ * {@code heapStats} (its {@code consistentHeapStats}), so that a reader takes a consistent
+ * snapshot without stopping the world, and the {@link MemStats} and {@link StatsDump} built from
+ * a snapshot.
+ *
+ * <h2>What is counted, and where</h2>
+ * One list of counters ({@link #MALLOCS} ... {@link #LIVE_BYTES}), each updated on a slow path
+ * only, never by the allocation or free fast path:
+ * <ul>
+ *   <li>per span class: slots handed out ({@link #MALLOCS}; a P counts what its cached span
+ *       handed out when the span leaves it, or when a reader flushes it, as Go counts at
+ *       refill), slots reclaimed by sweeps ({@link #FREES}; a free counts once swept), spans
+ *       ({@link #SPANS}, by the heap under its lock);</li>
+ *   <li>tiny objects (a malloc and a free at once, as Go counts them), large objects and their
+ *       bytes, allocated and freed, and the pages of large spans;</li>
+ *   <li>two gauges kept apart from the per-class counts they must agree with: live objects and
+ *       live bytes. A {@link MemStats} takes HeapObjects and HeapAlloc from them, Mallocs and
+ *       Frees from the counts, so its invariant {@code heapObjects == mallocs - frees} can
+ *       fail.</li>
+ * </ul>
+ *
+ * <h2>Consistency without stopping the world</h2>
+ * Writers add to one of two delta sets inside a section ({@link #begin} / {@link #end}):
+ * {@code begin} announces the writer in the set {@link #gen} names (an atomic increment of
+ * that set's writer count) and re-reads {@code gen}, retrying if it moved; adds are atomic (two
+ * writers may share a set); {@code end} withdraws. A reader ({@link #cut}) flips {@code gen},
+ * waits for the old set's writers to leave (they never block inside a section: backing off to
+ * parks), folds the old set into {@link #totals} and clears it. Every section that
+ * happened-before the flip is in the snapshot and none that started after it; the heap cuts
+ * while it holds its lock, where every page-level figure changes, so the page figures read in
+ * that hold agree with the counts (a span's objects are never counted before its pages).
+ * Invariant: a set's counts are written only between a writer's announcement in it and its
+ * withdrawal, and read only by a reader who saw its writer count at zero after flipping away
+ * from it.
+ *
+ * <h2>Guards</h2>
+ * {@link #deltas}: atomic adds inside a section; cleared by the reader under {@link #readLock}
+ * (the set is then idle). {@link #gen}: volatile, written under {@link #readLock}.
+ * {@link #writers}: atomic. {@link #totals}: {@link #readLock}.
+ */
+final class MStats {
+    static final int NSC = SizeClasses.NUM_SPAN_CLASSES + 1;
+    /** Slots handed out, per span class (tiny blocks under the tiny class). */
+    static final int MALLOCS = 0;
+    /** Slots reclaimed by sweeps, per span class. */
+    static final int FREES = MALLOCS + NSC;
+    /** Spans in use, per span class (cached, partial or full). */
+    static final int SPANS = FREES + NSC;
+    static final int TINY_OBJECTS = SPANS + NSC;
+    static final int LARGE_ALLOCS = TINY_OBJECTS + 1;
+    static final int LARGE_ALLOC_BYTES = LARGE_ALLOCS + 1;
+    static final int LARGE_FREES = LARGE_ALLOC_BYTES + 1;
+    static final int LARGE_FREE_BYTES = LARGE_FREES + 1;
+    /** Pages of large spans in use (kept ones included). */
+    static final int LARGE_PAGES = LARGE_FREE_BYTES + 1;
+    /** Freed large spans P caches keep for reuse. */
+    static final int LARGE_KEPT_SPANS = LARGE_PAGES + 1;
+    /** Gauges: live objects (a tiny block is one) and their bytes (slot sizes; a large object's own size). */
+    static final int LIVE_OBJECTS = LARGE_KEPT_SPANS + 1;
+    static final int LIVE_BYTES = LIVE_OBJECTS + 1;
+    static final int N = LIVE_BYTES + 1;
+
+    private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle INTS = MethodHandles.arrayElementVarHandle(int[].class);
+    /** Writer counts of the two sets, on separate cache lines: index {@code set * PAD}. */
+    private static final int PAD = 16;
+
+    private final long[][] deltas = {new long[N], new long[N]};
+    private final int[] writers = new int[2 * PAD];
+    private volatile int gen;
+    private final ReentrantLock readLock = new ReentrantLock();
+    private final long[] totals = new long[N];
+
+    /** Opens a section: returns the set to add to; {@link #end} it, with nothing that blocks in between. */
+    int begin() {
+        for (;;) {
+            int g = gen;
+            INTS.getAndAdd(writers, g * PAD, 1);
+            if (gen == g) {
+                return g;
+            }
+            INTS.getAndAdd(writers, g * PAD, -1); // a reader flipped meanwhile: write to the new set
+        }
+    }
+
+    /** Adds {@code v} to counter {@code i} of set {@code g} (inside a section). */
+    void add(int g, int i, long v) {
+        LONGS.getAndAdd(deltas[g], i, v);
+    }
+
+    void end(int g) {
+        INTS.getAndAdd(writers, g * PAD, -1);
+    }
+
+    /** One counter in a section of its own. */
+    void count(int i, long v) {
+        int g = begin();
+        add(g, i, v);
+        end(g);
+    }
+
+    /** {@code n} slots of span class {@code sc} ({@code size} bytes each) handed out. */
+    void countMallocs(int sc, long n, long size) {
+        if (n != 0) {
+            int g = begin();
+            add(g, MALLOCS + sc, n);
+            add(g, LIVE_OBJECTS, n);
+            add(g, LIVE_BYTES, n * size);
+            end(g);
+        }
+    }
+
+    /** {@code n} slots of span class {@code sc} ({@code size} bytes each) reclaimed by a sweep. */
+    void countFrees(int sc, long n, long size) {
+        if (n != 0) {
+            int g = begin();
+            add(g, FREES + sc, n);
+            add(g, LIVE_OBJECTS, -n);
+            add(g, LIVE_BYTES, -n * size);
+            end(g);
+        }
+    }
+
+    /** A large object of {@code size} bytes allocated ({@code +1}) or freed ({@code -1}). */
+    void countLarge(int sign, long size) {
+        int g = begin();
+        if (sign > 0) {
+            add(g, LARGE_ALLOCS, 1);
+            add(g, LARGE_ALLOC_BYTES, size);
+        } else {
+            add(g, LARGE_FREES, 1);
+            add(g, LARGE_FREE_BYTES, size);
+        }
+        add(g, LIVE_OBJECTS, sign);
+        add(g, LIVE_BYTES, sign * size);
+        end(g);
+    }
+
+    /**
+     * A consistent snapshot of every counter: flips the set writers use, waits for the old set's
+     * writers, folds it into the totals. The heap calls it holding its lock (see the class comment).
+     */
+    long[] cut() {
+        readLock.lock();
+        try {
+            int old = gen;
+            gen = old ^ 1;
+            for (int k = 0; (int) INTS.getVolatile(writers, old * PAD) != 0; k++) {
+                if (k < 64) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(this, 1_000L << Math.min(10, k - 64)); // a preempted writer: up to 1 ms
+                }
+            }
+            long[] d = deltas[old];
+            for (int i = 0; i < N; i++) {
+                totals[i] += d[i];
+                d[i] = 0;
+            }
+            return totals.clone();
+        } finally {
+            readLock.unlock();
+        }
+    }
+
+    // ───────────────────────────── snapshots ─────────────────────────────
+
+    /**
+     * The page heap's and OS layer's figures, read under the heap lock with no scavenger run in
+     * flight, so that they agree with each other to the byte; with the counters cut in the same
+     * hold ({@link #counts}).
+     */
+    record Counters(long mappedBytes, long totalPages, long pagesInUse, long scavengedPages,
+                    long spansInUse, long reservedBytes, long arenas, long osReserved, long osPrepared, long osReady,
+                    long spanReleasedBytes, long spanMetaBytesInUse, long spanMetaBytesPooled, long[] counts) {
+
+        long count(int i) {
+            return counts[i];
+        }
+
+        long largeBytesLive() {
+            return counts[LARGE_ALLOC_BYTES] - counts[LARGE_FREE_BYTES];
+        }
+
+        long largePagesInUse() {
+            return counts[LARGE_PAGES];
+        }
+
+        long largeAllocs() {
+            return counts[LARGE_ALLOCS];
+        }
+
+        long largeFrees() {
+            return counts[LARGE_FREES];
+        }
+
+        long freePages() {
+            return totalPages - pagesInUse;
+        }
+    }
+
+    /** Span class {@code sc}'s size class (the tiny class is the 16-byte class). */
+    static int sizeClassOf(int sc) {
+        return sc == SizeClasses.TINY_SPAN_CLASS ? SizeClasses.TINY_SIZE_CLASS : SizeClasses.sizeClassOf(sc);
+    }
+
+    /**
+     * A MemStats from one snapshot. {@code cacheBytes} and {@code otherMetaBytes} are the
+     * metadata outside spans; {@code memoryLimit} the soft limit in force.
+     */
+    static MemStats memStats(Counters k, long cacheBytes, long otherMetaBytes, long memoryLimit) {
+        long[] c = k.counts();
+        long[] bySizeMallocs = new long[SizeClasses.NUM_SIZE_CLASSES];
+        long[] bySizeFrees = new long[SizeClasses.NUM_SIZE_CLASSES];
+        for (int sc = 0; sc < NSC; sc++) {
+            int cls = sizeClassOf(sc);
+            bySizeMallocs[cls] += c[MALLOCS + sc];
+            bySizeFrees[cls] += c[FREES + sc];
+        }
+        List<MemStats.SizeClassStats> bySize = new ArrayList<>();
+        long smallMallocs = 0;
+        long smallFrees = 0;
+        long totalAlloc = c[LARGE_ALLOC_BYTES];
+        for (int cls = 1; cls < SizeClasses.NUM_SIZE_CLASSES; cls++) {
+            int size = SizeClasses.classSize(cls);
+            bySize.add(new MemStats.SizeClassStats(size, bySizeMallocs[cls], bySizeFrees[cls]));
+            smallMallocs += bySizeMallocs[cls];
+            smallFrees += bySizeFrees[cls];
+            totalAlloc += bySizeMallocs[cls] * size;
+        }
+        long tiny = c[TINY_OBJECTS];
+        long mallocs = smallMallocs + tiny + c[LARGE_ALLOCS];
+        long frees = smallFrees + tiny + c[LARGE_FREES];
+        long heapSys = k.mappedBytes();
+        long heapInuse = (k.pagesInUse() << SizeClasses.PAGE_SHIFT) - k.spanReleasedBytes();
+        long heapIdle = (k.freePages() << SizeClasses.PAGE_SHIFT) + k.spanReleasedBytes(); // the page allocator's count, not heapSys - heapInuse
+        long heapReleased = (k.scavengedPages() << SizeClasses.PAGE_SHIFT) + k.spanReleasedBytes();
+        long mSpanInuse = k.spanMetaBytesInUse();
+        long mSpanSys = mSpanInuse + k.spanMetaBytesPooled();
+        long meta = mSpanSys + cacheBytes + otherMetaBytes;
+        long sys = k.osPrepared() + k.osReady() + meta; // the OS layer's count, not heapSys + the rest
+        long mappedReady = k.osReady() + meta;
+        return new MemStats(c[LIVE_BYTES], totalAlloc, heapSys, heapIdle, heapInuse, heapReleased, c[LIVE_OBJECTS],
+                mallocs, frees, mSpanInuse, mSpanSys, cacheBytes, cacheBytes, otherMetaBytes, sys, mappedReady,
+                k.osReserved(), k.osPrepared(), k.osReady(), memoryLimit, bySize);
+    }
+
+    /** Where in-use memory is, per size class, from one snapshot. */
+    static StatsDump statsDump(Counters k) {
+        long[] c = k.counts();
+        int classes = SizeClasses.NUM_SIZE_CLASSES;
+        long[] spans = new long[classes];
+        long[] objects = new long[classes];
+        for (int sc = 0; sc < NSC; sc++) {
+            int cls = sizeClassOf(sc);
+            spans[cls] += c[SPANS + sc];
+            objects[cls] += c[MALLOCS + sc] - c[FREES + sc];
+        }
+        List<StatsDump.Row> rows = new ArrayList<>();
+        long tSpans = 0;
+        long tSpanBytes = 0;
+        long tObjects = 0;
+        long tBytes = 0;
+        for (int cls = 1; cls < classes; cls++) {
+            if (spans[cls] == 0 && objects[cls] == 0) {
+                continue;
+            }
+            long size = SizeClasses.classSize(cls);
+            long spanBytes = spans[cls] * SizeClasses.classSpanBytes(cls);
+            rows.add(new StatsDump.Row(String.valueOf(cls), size, spans[cls], spanBytes, objects[cls], objects[cls] * size));
+            tSpans += spans[cls];
+            tSpanBytes += spanBytes;
+            tObjects += objects[cls];
+            tBytes += objects[cls] * size;
+        }
+        long largeObjects = k.largeAllocs() - k.largeFrees();
+        long largeSpanBytes = k.largePagesInUse() << SizeClasses.PAGE_SHIFT;
+        long largeSpans = largeObjects + c[LARGE_KEPT_SPANS]; // spans P caches keep for reuse hold no object
+        StatsDump.Row large = new StatsDump.Row("large", 0, largeSpans, largeSpanBytes, largeObjects, k.largeBytesLive());
+        StatsDump.Row total = new StatsDump.Row("total", 0, tSpans + largeSpans, tSpanBytes + largeSpanBytes,
+                tObjects + largeObjects, tBytes + k.largeBytesLive());
+        return new StatsDump(rows, large, total, k.pagesInUse() << SizeClasses.PAGE_SHIFT);
+    }
+}

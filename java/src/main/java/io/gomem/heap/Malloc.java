@@ -1,0 +1,706 @@
+package io.gomem.heap;
+
+import io.gomem.GoHeap;
+import io.gomem.os.MemoryLimitExceededError;
+import io.gomem.os.OsMemory;
+import io.gomem.stats.MemStats;
+import io.gomem.stats.StatsDump;
+
+import javax.management.ObjectName;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The heap's entry points (Go's {@code malloc.go}): the one implementation of {@link GoHeap}.
+ * It routes each request by size (tiny, small, large), zeroes inside the lease, checks bad input,
+ * and frees; the components below do the work.
+ *
+ * <h2>Call tree</h2>
+ * <pre>
+ *   allocate(size)                     size → span class, then under one P lease ({@link Procs}):
+ *     ├─ MCache.allocSmall(sc)         the fast path: the P's span for the class
+ *     ├─ MCache.allocTiny(size)        under 16 B, not zeroed: a shared 16-byte block
+ *     └─ allocateLarge                 a kept span of the P, else MHeap.allocLarge (heap lock)
+ *   free(addr)                         no lease: the flat spans table → the span → its free mark
+ *     └─ freeSlow                      large and tiny objects, and every error
+ *   memStats()                         MStats' counters, cut under the heap lock: no stop-the-world
+ * </pre>
+ *
+ * <h2>What it owns</h2>
+ * The hot state, in its own fields so that the fast paths start one load from their data: the
+ * P table the lease fast path reads ({@link #picks}, published by {@link Procs}) and the flat
+ * spans table with its base ({@link #flat}, {@link #flatBase}, published by {@link MHeap}). The
+ * components: {@link Procs} (who may touch heap memory), the {@link MCentral} of each span class,
+ * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), and the MXBeans
+ * registered for this heap.
+ *
+ * <h2>Guards</h2>
+ * {@link #picks}: volatile, written only by {@link Procs#publishPicksTo} and the stop-the-world
+ * (under its lock). {@link #flat}: volatile, written only by the heap under its lock, after
+ * {@link #flatBase}. The MXBean list: this object's monitor. Everything else is final; the
+ * invariant of who may touch heap memory is {@link Procs}'.
+ */
+public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.Job, HeapEvents.StatsSource {
+    /** Largest object size, and largest alignment: 8 TiB (see {@link MHeap#MAX_ALLOC}). */
+    static final long MAX_ALLOC = MHeap.MAX_ALLOC;
+
+    private volatile MCache[] picks;
+    private volatile MSpan[] flat;
+    private long flatBase;
+
+    final Procs procs;
+    final MCentral[] central;
+    final MHeap heap;
+    final MStats stats;
+    private final HeapMXBeans mxBeans = new HeapMXBeans();
+
+    /**
+     * The settings of a heap.
+     *
+     * @param procs              P slots (caches)
+     * @param softLimit          soft limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param hardLimit          hard limit on Ready heap bytes, Long.MAX_VALUE for none
+     * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
+     * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
+     */
+    public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
+        public Config {
+            if (procs < 1 || procs > 4096) {
+                throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+            }
+            new Scavenger.Config(softLimit, hardLimit, retainExtraPercent, cpuPercent); // validates
+        }
+
+        /** Defaults with {@code procs} caches and no limits. */
+        public static Config of(int procs) {
+            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1);
+        }
+    }
+
+    private Malloc(OsMemory os, Config config) {
+        this.stats = new MStats();
+        this.heap = new MHeap(os, new Scavenger.Config(config.softLimit(), config.hardLimit(),
+                config.retainExtraPercent(), config.cpuPercent()), stats);
+        this.central = MCentral.forEveryClass(heap, stats);
+        this.procs = new Procs(config.procs(), heap, central, stats);
+    }
+
+    /**
+     * A heap over {@code os}: built, then wired (the tables published into its fields), then
+     * registered with the background thread and the periodic JFR event. Nothing escapes the
+     * constructor.
+     */
+    public static Malloc create(OsMemory os, Config config) {
+        Malloc m = new Malloc(os, config);
+        m.heap.publishSpansTo(m);
+        m.procs.publishPicksTo(m);
+        Background.register(m);
+        HeapEvents.register(m);
+        return m;
+    }
+
+    @Override
+    public void publishSpans(MSpan[] table, long base) {
+        flatBase = base;
+        flat = table;
+    }
+
+    @Override
+    public void publishPicks(MCache[] table) {
+        picks = table;
+    }
+
+    // ───────────────────────────── allocation ─────────────────────────────
+
+    /**
+     * Leases a P: the cache this thread's id picks if this thread owns it (one CAS), else
+     * {@link Procs#leaseSlow}. While the world stops (and after close) the table holds only a
+     * sentinel whose lease is closed, so every caller goes the slow way and waits.
+     */
+    private MCache lease() {
+        long tid = Thread.currentThread().threadId();
+        MCache[] t = picks;
+        MCache c = t[(int) tid & (t.length - 1)];
+        if (c.owner == tid && c.tryLease()) {
+            return c; // no closed check: close leaves every lease taken (MCache.closeLease)
+        }
+        return procs.leaseSlow(tid);
+    }
+
+    /**
+     * The raw path's fast case, kept small so that it inlines into callers: {@code size} bytes of
+     * a small class, not zeroed, 8-byte aligned. Everything else goes to {@link #allocate(long, long, boolean)}.
+     */
+    @Override
+    public long allocate(long size) {
+        int sc;
+        if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
+            sc = SizeClasses.noscanSpanClass8(size);
+        } else if (size > SizeClasses.SMALL_SIZE_MAX && size <= SizeClasses.MAX_SMALL_SIZE) {
+            sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), true);
+        } else {
+            return allocate(size, 1, false);
+        }
+        try {
+            return allocSmall(sc);
+        } catch (MemoryLimitExceededError e) {
+            return retryAfterLimit(size, 1, false);
+        }
+    }
+
+    @Override
+    public long allocateAligned(long size, long alignment) {
+        return allocate(size, alignment, false);
+    }
+
+    @Override
+    public long allocateZeroed(long size) {
+        return allocateZeroed(size, 1);
+    }
+
+    /** One small object of span class {@code sc}, not zeroed, under a lease. */
+    private long allocSmall(int sc) {
+        MCache c = lease();
+        try {
+            return c.allocSmall(sc);
+        } finally {
+            c.release();
+        }
+    }
+
+    /**
+     * The zeroed path's fast case (the MemorySegment API's), kept small like {@link #allocate(long)}:
+     * 16 B to 1 KiB, alignment 1, 2, 4 or 8; the slot is cleared only if its span may hold old
+     * data. Everything else goes to {@link #allocate(long, long, boolean)}.
+     */
+    @Override
+    public long allocateZeroed(long size, long align) {
+        if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
+                && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
+            try {
+                return allocSmall(SizeClasses.noscanSpanClass8(size) - 1, true); // the zeroing class of the size
+            } catch (MemoryLimitExceededError e) {
+                return retryAfterLimit(size, align, true);
+            }
+        }
+        return allocate(size, align, true);
+    }
+
+    /**
+     * {@code size} bytes (0 ≤ size ≤ {@link #MAX_ALLOC}) aligned to {@code align} (a power of two),
+     * zeroed if {@code zero}; returns the address.
+     */
+    long allocate(long size, long align, boolean zero) {
+        try {
+            return allocateOnce(size, align, zero);
+        } catch (MemoryLimitExceededError e) {
+            return retryAfterLimit(size, align, zero);
+        }
+    }
+
+    /**
+     * After an allocation met the hard limit: returns every free page to the OS (the P caches
+     * flushed, their kept large spans given back, every span class swept: all that frees made
+     * free) and tries once more; if it still does not fit, the limit error stands.
+     */
+    private long retryAfterLimit(long size, long align, boolean zero) {
+        releaseMemory();
+        return allocateOnce(size, align, zero);
+    }
+
+    /** {@link #allocate(long, long, boolean)} without the retry after the hard limit. */
+    private long allocateOnce(long size, long align, boolean zero) {
+        if (size <= SizeClasses.MAX_SMALL_SIZE && size >= 0 && align > 0 && align <= 8 && (align & (align - 1)) == 0) {
+            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
+                MCache c = lease();
+                try {
+                    return c.allocTiny(size);
+                } finally {
+                    c.release();
+                }
+            }
+            // Every class size is a multiple of 8 and spans start on a page: 8-byte aligned.
+            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), !zero);
+            return allocSmall(sc, zero);
+        }
+        return allocateSlow(size, align, zero);
+    }
+
+    private long allocateSlow(long size, long align, boolean zero) {
+        checkSize(size, align);
+        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
+            // Over-aligned small object: the smallest class whose size is a multiple of align.
+            int cls = SizeClasses.sizeToClass(Math.max(size, align));
+            while (cls < SizeClasses.NUM_SIZE_CLASSES && SizeClasses.classSize(cls) % align != 0) {
+                cls++;
+            }
+            if (cls < SizeClasses.NUM_SIZE_CLASSES) {
+                return allocSmall(SizeClasses.spanClass(cls, !zero), zero);
+            }
+        }
+        return allocateLarge(size, align, zero);
+    }
+
+    /**
+     * A large object: a kept span of the same page count from this P's cache, else a new span
+     * from the heap; zeroed (if asked and the memory may be dirty) before the lease is given
+     * back, so that close, which waits for every lease, never unmaps memory under the fill.
+     */
+    private long allocateLarge(long size, long align, boolean zero) {
+        long npages = (size + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
+        MCache c = lease();
+        try {
+            MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
+                    ? c.reuseLarge((int) npages, size) : null;
+            if (s == null) {
+                s = heap.allocLarge(size, align);
+            }
+            long p = s.base + s.largeOffset;
+            if (zero && s.needZero) {
+                clear(p, size);
+            }
+            return p;
+        } finally {
+            c.release();
+        }
+    }
+
+    /**
+     * One small object of span class {@code sc}, cleared if {@code zero} and its span may hold
+     * old data; the clear happens under the lease (see {@link #allocateLarge}).
+     */
+    private long allocSmall(int sc, boolean zero) {
+        MCache c = lease();
+        try {
+            long p = c.allocSmall(sc);
+            if (zero && c.alloc[sc].needZero) { // the span that served p
+                clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
+            }
+            return p;
+        } finally {
+            c.release();
+        }
+    }
+
+    /** All of memory, for zeroing without creating a segment per call. */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
+    /** Zeroes [p, p + n) with the JDK's bulk fill of a slice of {@link #ALL} (no caller-sensitive call). */
+    static void clear(long p, long n) {
+        ALL.asSlice(p, n).fill((byte) 0);
+    }
+
+    static void checkSize(long size, long align) {
+        if (size < 0) {
+            throw new IllegalArgumentException("size " + size + " is negative: sizes are 0 to " + MAX_ALLOC + " bytes");
+        }
+        if (size > MAX_ALLOC) {
+            throw new IllegalArgumentException("size " + size + " exceeds the largest object, " + MAX_ALLOC + " bytes (8 TiB)");
+        }
+        if (align <= 0 || (align & (align - 1)) != 0) {
+            throw new IllegalArgumentException("alignment " + align + " is not a power of two");
+        }
+        if (align > MAX_ALLOC) {
+            throw new IllegalArgumentException("alignment " + align + " exceeds the largest, " + MAX_ALLOC + " bytes (8 TiB)");
+        }
+    }
+
+    // ───────────────────────────── free ─────────────────────────────
+
+    @Override
+    public void free(long address) {
+        free(address, 0);
+    }
+
+    /**
+     * Frees what an allocate method returned, refusing (IllegalArgumentException, nothing freed)
+     * if {@code size} is more than the object's usable size. Any thread.
+     */
+    @Override
+    public void free(long address, long size) {
+        MSpan[] t = flat; // the flat spans table first (the common case), then the arena index
+        long page = (address - flatBase) >>> SizeClasses.PAGE_SHIFT;
+        MSpan s = page < t.length ? (MSpan) MHeap.SPANS.getAcquire(t, (int) page) : heap.spanOf(address); // null after close
+        int idx;
+        if (s != null && (idx = s.slotOf(address)) >= 0 && size <= s.elemSize) { // a small, non-tiny object's start
+            if (s.markFree(idx, address)) {
+                central[s.spanClass].onFree(s);
+            }
+            return;
+        }
+        freeSlow(address, size, s);
+    }
+
+    private static IllegalArgumentException longerThanBlock(long addr, long length, long usable) {
+        return new IllegalArgumentException("free of " + length + " B at 0x" + Long.toHexString(addr) + ": longer than the "
+                + usable + " B usable in the block there, so not a segment this heap returned; free takes the segment"
+                + " allocate returned");
+    }
+
+    /** Everything but a small object's free: large and tiny objects, and every error. */
+    private void freeSlow(long addr, long length, MSpan s) {
+        if (procs.isClosed()) {
+            throw Procs.closedException();
+        }
+        if (length < 0) {
+            throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr) + " with size " + length
+                    + ": a size is never negative");
+        }
+        if (s == null) {
+            throw heap.isMapped(addr)
+                    ? new IllegalStateException("free of 0x" + Long.toHexString(addr) + ": no live object there"
+                            + " (a double free of an object whose pages went back to the heap, or never allocated)")
+                    : new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                            + ": not an address this heap returned (no span of this heap holds it)");
+        }
+        switch (s.state) {
+            case MSpan.STATE_LARGE -> {
+                long obj = s.base + s.largeOffset;
+                if (addr != obj) {
+                    throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                            + ": an interior address of the " + s.elemSize + " B object at 0x" + Long.toHexString(obj)
+                            + "; free takes the address allocate returned");
+                }
+                if (length > s.elemSize) {
+                    throw longerThanBlock(addr, length, s.elemSize);
+                }
+                s.markLargeFree(addr);
+                if (s.npages > MCache.LARGE_MAX_PAGES || !keepLarge(s)) {
+                    heap.freeSpan(s);
+                }
+            }
+            case MSpan.STATE_SMALL -> {
+                if (s.spanClass == SizeClasses.TINY_SPAN_CLASS) {
+                    long usable = length > 0 ? MCache.tinyUsable(s, addr) : 0;
+                    if (usable > 0 && length > usable) {
+                        throw longerThanBlock(addr, length, usable);
+                    }
+                    MCache.freeTiny(central[SizeClasses.TINY_SPAN_CLASS], s, addr);
+                    return;
+                }
+                if (s.slotOf(addr) >= 0) {
+                    throw longerThanBlock(addr, length, s.elemSize);
+                }
+                long off = addr - s.base;
+                long start = s.base + Math.min(off / s.elemSize, s.nelems - 1) * s.elemSize;
+                throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
+                        + ": an interior address (the " + s.elemSize + " B slot starts at 0x" + Long.toHexString(start)
+                        + "); free takes the address allocate returned");
+            }
+            default -> throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
+                    + ": no live object there (double free, or never allocated)");
+        }
+    }
+
+    /**
+     * Offers a freed large span to this thread's own P cache, if its lease is free right now (a
+     * free never waits for a lease). True if the cache kept it.
+     */
+    private boolean keepLarge(MSpan s) {
+        MCache c = procs.tryLeaseOwn(Thread.currentThread().threadId());
+        if (c == null) {
+            return false;
+        }
+        try {
+            return c.keepLarge(s);
+        } finally {
+            c.release();
+        }
+    }
+
+    /**
+     * The usable size of the live object at {@code address}: its slot size, the large object's
+     * size, or a tiny object's own bytes (up to where the next object in its block starts), so
+     * that the usable ranges of live objects never overlap. Throws for anything that is not a
+     * live object's start (freed, interior, foreign).
+     */
+    @Override
+    public long usableSize(long address) {
+        if (procs.isClosed()) {
+            throw Procs.closedException();
+        }
+        MSpan s = heap.spanOf(address);
+        if (s != null && s.state == MSpan.STATE_SMALL) {
+            if (s.spanClass == SizeClasses.TINY_SPAN_CLASS) {
+                long n = MCache.tinyUsable(s, address);
+                if (n > 0) {
+                    return n;
+                }
+            } else {
+                int idx = s.slotOf(address);
+                if (idx >= 0 && s.isAllocated(idx) && !s.isFreePending(idx)) {
+                    return s.elemSize;
+                }
+            }
+        } else if (s != null && s.state == MSpan.STATE_LARGE && s.largeState == 1 && address == s.base + s.largeOffset) {
+            return s.elemSize;
+        }
+        throw new IllegalArgumentException("usableSize of 0x" + Long.toHexString(address)
+                + ": not a live object's start (freed, an interior address, or not from this heap)");
+    }
+
+    // ───────────────────────────── memory back to the OS ─────────────────────────────
+
+    /**
+     * Flushes every P's cache, sweeps every span class and returns every free page to the OS
+     * (Go's {@code debug.FreeOSMemory}). The caches are flushed and the classes swept with the
+     * world stopped; the pages go back after it restarts, with the heap lock dropped for each
+     * system call, so allocation runs meanwhile. Returns the bytes released.
+     */
+    @Override
+    public long releaseMemory() {
+        procs.stopTheWorld(() -> {
+            for (MCache c : procs.caches()) {
+                c.releaseAll();
+            }
+            sweepCentrals();
+        });
+        long released = heap.releaseFreePages();
+        for (MCentral c : central) {
+            if (c != null) {
+                released += c.releaseFreeOsPages(OsMemory.PAGE_SIZE);
+            }
+        }
+        return released;
+    }
+
+    /** Sweeps every span class, so that wholly free spans go back to the page heap. */
+    void sweepCentrals() {
+        for (MCentral c : central) {
+            if (c != null && !procs.isClosed()) {
+                c.sweepAll();
+            }
+        }
+    }
+
+    // ───────────────────────────── statistics ─────────────────────────────
+
+    /** Estimated Java-heap bytes of one MCache (see {@link Metadata}). */
+    private long cacheBytes() {
+        return procs.procs() * Metadata.cacheBytes() + Metadata.centralBytes() * MStats.NSC;
+    }
+
+    /** Metadata outside spans and caches: the arenas' spans tables and the page allocator's chunks. */
+    private static long otherMetaBytes(MStats.Counters k) {
+        return k.arenas() * Metadata.arenaBytes() + (k.mappedBytes() / PageAlloc.CHUNK_BYTES) * Metadata.chunkBytes();
+    }
+
+    /**
+     * The counters cut now (see {@link MStats}): no stop-the-world, no sweep. A P whose lease is
+     * free is flushed first (what its cached spans handed out is counted), one P at a time; a
+     * busy one is not waited for, and counts what it handed out at its next refill or flush.
+     * With {@code exact}, every P is flushed (waiting for each lease in turn) and swept in place,
+     * and every span class swept, before the cut: frees done before the call are then counted.
+     */
+    MStats.Counters snapshot(boolean exact) {
+        if (procs.isClosed()) {
+            throw Procs.closedException();
+        }
+        procs.forEachP(exact, c -> {
+            if (exact) {
+                c.dropTinyBlock(); // a tiny block counts as live exactly while a tiny object in it is
+                c.sweepCached();
+            }
+            c.flushCounts();
+        });
+        if (exact) {
+            sweepCentrals();
+        }
+        return heap.counters();
+    }
+
+    @Override
+    public MemStats memStats() {
+        return memStatsOf(snapshot(false));
+    }
+
+    @Override
+    public MemStats memStatsSwept() {
+        return memStatsOf(snapshot(true));
+    }
+
+    private MemStats memStatsOf(MStats.Counters k) {
+        return MStats.memStats(k, cacheBytes(), otherMetaBytes(k), heap.scavenger.softLimit);
+    }
+
+    @Override
+    public StatsDump statsDump() {
+        return MStats.statsDump(snapshot(true));
+    }
+
+    @Override
+    public MemStats periodicMemStats() {
+        return memStats();
+    }
+
+    /**
+     * Go's {@code ReadMemStatsSlow}: with the world stopped, every cache flushed and every span
+     * swept, and every central's lock held (so that no sweep runs), recounts from the spans what
+     * the counters say, and throws IllegalStateException naming the first figure that differs.
+     * A large object counts as live until its span goes back to the heap or into a P's keep.
+     */
+    private void crossCheckCounters() {
+        for (MCache c : procs.caches()) {
+            c.dropTinyBlock();
+            c.sweepCached();
+            c.flushCounts();
+        }
+        sweepCentrals();
+        java.util.List<MCentral> locked = new java.util.ArrayList<>();
+        try {
+            for (MCentral c : central) {
+                if (c != null) {
+                    c.lockForCheck();
+                    locked.add(c);
+                }
+            }
+            java.util.Set<MSpan> kept = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (MCache c : procs.caches()) {
+                c.forEachKeptLarge(kept::add);
+            }
+            long[] live = new long[MStats.NSC];
+            long[] spans = new long[MStats.NSC];
+            long[] large = new long[4]; // live objects, live bytes, pages, kept spans
+            long[] small = new long[2]; // live objects, live bytes
+            MStats.Counters k = heap.recount(s -> {
+                if (s.state == MSpan.STATE_LARGE) {
+                    large[2] += s.npages;
+                    if (kept.contains(s)) {
+                        large[3]++;
+                    } else {
+                        large[0]++;
+                        large[1] += s.elemSize;
+                    }
+                } else {
+                    spans[s.spanClass]++;
+                    live[s.spanClass] += s.allocCount;
+                    small[0] += s.allocCount;
+                    small[1] += s.allocCount * s.elemSize;
+                }
+            });
+            long[] c = k.counts();
+            for (int sc = 0; sc < MStats.NSC; sc++) {
+                checkCount("live objects of span class " + sc, c[MStats.MALLOCS + sc] - c[MStats.FREES + sc], live[sc]);
+                checkCount("spans of span class " + sc, c[MStats.SPANS + sc], spans[sc]);
+            }
+            checkCount("live objects", c[MStats.LIVE_OBJECTS], small[0] + large[0]);
+            checkCount("live bytes", c[MStats.LIVE_BYTES], small[1] + large[1]);
+            checkCount("live large objects", c[MStats.LARGE_ALLOCS] - c[MStats.LARGE_FREES], large[0]);
+            checkCount("pages of large spans", c[MStats.LARGE_PAGES], large[2]);
+            checkCount("kept large spans", c[MStats.LARGE_KEPT_SPANS], large[3]);
+            memStatsOf(k).checkInvariants();
+            MStats.statsDump(k).checkTotals();
+        } finally {
+            for (MCentral c : locked) {
+                c.unlockForCheck();
+            }
+        }
+    }
+
+    private static void checkCount(String what, long counted, long recounted) {
+        if (counted != recounted) {
+            throw new IllegalStateException("MemStats counters: " + what + " counted " + counted + ", recounted from the spans "
+                    + recounted);
+        }
+    }
+
+    /**
+     * Live objects recomputed from every span's bitmaps (slow; world stopped), as
+     * {objects, slot bytes, live tiny blocks, live tiny objects}: objects counts each tiny object;
+     * Go's and MemStats' count is {@code objects - tinyObjects + tinyBlocks}. Pending frees count
+     * as freed.
+     */
+    long[] liveObjectsSlow() {
+        long[] r = new long[4];
+        procs.stopTheWorld(() -> heap.forEachSpan(s -> {
+            if (s.state == MSpan.STATE_LARGE) {
+                if (s.largeState == 1) {
+                    r[0]++;
+                    r[1] += s.elemSize;
+                }
+            } else if (s.spanClass == SizeClasses.TINY_SPAN_CLASS) {
+                for (int i = 0; i < s.nelems; i++) {
+                    int live = MCache.tinyLive(s, i);
+                    r[0] += live;
+                    r[3] += live;
+                }
+                long blocks = s.allocCount - s.pendingFrees();
+                r[2] += blocks;
+                r[1] += blocks * s.elemSize;
+            } else {
+                long live = s.allocCount - s.pendingFrees();
+                r[0] += live;
+                r[1] += live * s.elemSize;
+            }
+        }));
+        return r;
+    }
+
+    /** Spans held by all caches now (stops the world). */
+    int cachedSpans() {
+        int[] n = new int[1];
+        procs.stopTheWorld(() -> {
+            for (MCache c : procs.caches()) {
+                n[0] += c.cachedSpans();
+            }
+        });
+        return n[0];
+    }
+
+    // ───────────────────────────── checks, background, close ─────────────────────────────
+
+    /**
+     * Checks every component's invariants with the world stopped: each P's cache, each central,
+     * the page heap and the OS layer, and the counters against a recount from the spans. The
+     * static size-class table is checked once per JVM, outside the stop-the-world.
+     */
+    @Override
+    public void checkInvariants() {
+        SizeClasses.checkInvariantsOnce();
+        procs.stopTheWorld(() -> {
+            procs.checkInvariants();
+            for (MCentral c : central) {
+                if (c != null) {
+                    c.checkInvariants();
+                }
+            }
+            heap.checkInvariants();
+            crossCheckCounters();
+        });
+    }
+
+    /**
+     * The background thread's work each period: flush idle caches, sweep the centrals' spans
+     * (so that wholly free ones go back to the page heap), then scavenge toward the goal within
+     * the CPU budget.
+     */
+    @Override
+    public void backgroundTick() {
+        procs.flushIdleCaches();
+        sweepCentrals();
+        if (!procs.isClosed()) {
+            heap.scavengeBackground(Background.PERIOD_MS * 1_000_000L * heap.scavenger.cpuPercent / 100);
+        }
+    }
+
+    @Override
+    public int procs() {
+        return procs.procs();
+    }
+
+    @Override
+    public boolean isClosed() {
+        return procs.isClosed();
+    }
+
+    @Override
+    public ObjectName registerMXBean(String name) {
+        return mxBeans.register(this, name);
+    }
+
+    /** Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. */
+    @Override
+    public void close() {
+        mxBeans.closeAll();
+        procs.close(heap::releaseAll);
+    }
+}

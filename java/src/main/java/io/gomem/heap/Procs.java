@@ -1,0 +1,428 @@
+package io.gomem.heap;
+
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The Ps (Go's {@code proc.go}): the P slots of {@link MCache}s and the one answer to "who may
+ * touch heap memory now": leases, ownership, the idle flush, stop-the-world and close.
+ *
+ * <h2>P slots</h2>
+ * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
+ * An operation leases one with a CAS: the cache its thread id picks in the table the entry point
+ * reads ({@link #picks}, published to it through {@link Table}) if the thread owns it (that fast
+ * path runs in {@link Malloc#lease}, on the entry point's own copy of the table), else
+ * ({@link #leaseSlow}) one it owns, one nobody owns (which it then owns), or any free one
+ * (borrowed); if none is free it waits ({@link #leaseWait}). Ownership is only a preference that
+ * keeps a thread on one cache (and its spans) as Go keeps an M on a P; leases last one
+ * operation, so a thread that dies or idles holds nothing, and any number of threads, virtual or
+ * not, share {@code procs} caches. The background thread flushes caches that took no span for a
+ * period ({@link #flushIdleCaches}) and forgets their owner, so spans do not sit in caches nobody
+ * uses. (A thread that holds a P for a whole scope, Go's {@code acquirep}, would keep one lease
+ * across operations: stop-the-world and close below already wait for every lease, however long
+ * it is held.)
+ *
+ * <h2>Invariant: who may touch heap memory</h2>
+ * A thread touches heap memory (zeroing), or a cache, only while it holds that cache's lease;
+ * {@link #close} and every stop-the-world hold every lease. So an allocation zeroes its block
+ * before it gives its lease back, and the large path (a kept span, a new one from the heap, the
+ * clear) runs under one lease: after {@code close()} returns no thread touches the heap's
+ * memory, and an allocation that loses the race gets IllegalStateException. A free takes no
+ * lease: it touches only Java objects (the spans table, a span's marks, a central's queue) and
+ * never the block; a large span it frees goes to the heap under the heap lock, which refuses it
+ * once the heap is released.
+ * <ul>
+ *   <li>Stop-the-world ({@link #stopTheWorldIfOpen}): one at a time; points {@link #picks} at
+ *       {@link #stopped}, so no operation starting now takes a lease, then takes each lease as
+ *       the operation holding it ends. A thread holding a lease never stops the world.</li>
+ *   <li>Back-to-back stop-the-worlds do not starve waiters: one lets a thread that has waited
+ *       for a P since before the last one ended get it first, for up to about 1 ms.</li>
+ *   <li>No wait spins without bound: a waiter (for a lease, or a stop-the-world for one) spins
+ *       {@link #SPINS} PAUSEs, then parks for 1 µs doubling to 1 ms between tries, so a virtual
+ *       thread that holds a lease and needs a carrier gets one. Threads with no P queue on
+ *       {@link #waitLock} (parked) and only its holder polls.</li>
+ * </ul>
+ *
+ * <h2>Guards</h2>
+ * {@link #closed}: volatile; set once by {@link #close} while it holds every lease, which it
+ * then leaves taken for good ({@link MCache#closeLease}), with {@link #picks} left at
+ * {@link #stopped}: whoever holds a lease got it before the close and completes before the heap
+ * goes away, so it need not read {@code closed}; whoever finds no lease reads it. {@link #picks}
+ * (and the reader's copy): written only by the stop-the-world, under {@link #stwLock}.
+ * {@link #poller}: volatile, the {@link #waitLock} holder's. {@link #caches}: immutable; each
+ * cache's fields belong to its lease holder (see {@link MCache}).
+ */
+final class Procs {
+    private final MCache[] caches;
+    /**
+     * A power-of-two table whose entry i is {@code caches[i % procs]}, four or more entries per
+     * cache: a thread's starting cache is {@code slots[threadId & (length - 1)]}, a mask instead
+     * of a division (consecutive thread ids land on different caches; the oversize keeps the
+     * shares within 25% of even). Immutable.
+     */
+    final MCache[] slots;
+    /**
+     * The table the lease fast path reads: {@link #slots}, or {@link #stopped} while a
+     * stop-the-world is pending or running, and for good once the heap is closed. Written only
+     * by the stop-the-world, under {@link #stwLock}, here and in {@link #reader}.
+     */
+    private volatile MCache[] picks;
+    /** As long as {@link #slots}, every entry {@link #STOPPED}: no thread's fast path gets a lease from it. */
+    private final MCache[] stopped;
+    /** Owned by nobody, its lease closed: the entry of {@link #stopped}. */
+    private static final MCache STOPPED = new MCache(null, null, null, -1);
+
+    static {
+        STOPPED.owner = -1;
+        STOPPED.closeLease();
+    }
+
+    /** The entry point's copy of {@link #picks}; set once by {@link #publishPicksTo}, before use. */
+    private Table reader = Table.NONE;
+
+    /** One stop-the-world at a time (close is one); parks its waiters. */
+    private final ReentrantLock stwLock = new ReentrantLock();
+    /**
+     * Threads that found no free P queue on this lock, parked; its holder alone polls for a P
+     * ({@link #leaseWait}), and {@link #poller} names it so that a stop-the-world ending can wake it.
+     */
+    private final ReentrantLock waitLock = new ReentrantLock();
+    private volatile Thread poller;
+    /**
+     * Stop-the-worlds ended so far (written under {@link #stwLock}), and its value when the
+     * current poller began to wait: a stop-the-world lets a poller that has waited since before
+     * the last one ended get its P first (bounded), so that a loop of stop-the-worlds cannot
+     * starve the threads that wait for a P.
+     */
+    private volatile long stwEnds;
+    private volatile long pollerSince;
+    private volatile boolean closed;
+
+    /** Who keeps a copy of the table the lease fast path reads. */
+    interface Table {
+        /** The fast path's table is now {@code picks} (a release store). */
+        void publishPicks(MCache[] picks);
+
+        Table NONE = p -> { };
+    }
+
+    /** {@code procs} P slots, each an {@link MCache} over {@code heap} and {@code central}, counting into {@code stats}. */
+    Procs(int procs, MHeap heap, MCentral[] central, MStats stats) {
+        if (procs < 1 || procs > 4096) {
+            throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+        }
+        this.caches = new MCache[procs];
+        for (int i = 0; i < procs; i++) {
+            caches[i] = new MCache(heap, central, stats, i);
+        }
+        this.slots = new MCache[Integer.highestOneBit(4 * procs - 1) << 1];
+        for (int i = 0; i < slots.length; i++) {
+            slots[i] = caches[i % procs];
+        }
+        this.stopped = new MCache[slots.length];
+        java.util.Arrays.fill(stopped, STOPPED);
+        this.picks = slots;
+    }
+
+    /** Publishes the fast path's table to {@code t} now and at every change. Once, before use. */
+    void publishPicksTo(Table t) {
+        stwLock.lock();
+        try {
+            if (reader != Table.NONE) {
+                throw new IllegalStateException("the P table already has its reader");
+            }
+            reader = t;
+            t.publishPicks(picks);
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    private void setPicks(MCache[] t) {
+        picks = t;
+        reader.publishPicks(t);
+    }
+
+    int procs() {
+        return caches.length;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** The caches, for whoever holds every lease (a stop-the-world's body) or one cache's lease. */
+    MCache[] caches() {
+        return caches;
+    }
+
+    static IllegalStateException closedException() {
+        return new IllegalStateException("heap is closed: no allocation or free after close()");
+    }
+
+    /** Caches looked at for one this thread owns, or one nobody owns, before taking any free one. */
+    private static final int PROBES = 4;
+    /** Tries before a waiter parks, and the longest it parks between tries. */
+    private static final int SPINS = 32;
+    private static final long MAX_PARK_NANOS = 1_000_000;
+
+    /** The {@code k}-th wait of a poller: a PAUSE for the first {@link #SPINS}, then a park from 1 µs doubling to 1 ms. */
+    private void backOff(int k) {
+        if (k < SPINS) {
+            Thread.onSpinWait();
+        } else {
+            LockSupport.parkNanos(this, Math.min(MAX_PARK_NANOS, 1_000L << Math.min(20, k - SPINS)));
+        }
+    }
+
+    /** The lease after the fast path missed: a free P now (see {@link #tryLeaseAny}), else a wait ({@link #leaseWait}). */
+    MCache leaseSlow(long tid) {
+        MCache c = picks == slots ? tryLeaseAny(tid) : null; // while the world stops, the Ps are its
+        return c != null ? c : leaseWait(tid);
+    }
+
+    /**
+     * One look for a free P for thread {@code tid}, trying caches in order from the one its id
+     * picks: among the next {@link #PROBES}, one this thread owns, then one nobody owns (the
+     * thread claims it); else any free one, borrowed without claiming it; null if all are
+     * leased. So threads whose ids pick the same cache settle on different ones instead of
+     * taking turns on one and sharing its spans (Go binds an M to a P the same way while it
+     * runs), and with more threads than caches the owners keep their fast path while the others
+     * borrow. The idle flush frees a cache for claiming again once its owner has ended or done
+     * nothing for a period.
+     */
+    private MCache tryLeaseAny(long tid) {
+        MCache[] cs = caches;
+        int n = cs.length;
+        int i = slots[(int) tid & (slots.length - 1)].id;
+        int probes = Math.min(PROBES, n);
+        for (int pass = 0; pass < 3; pass++) {
+            for (int k = 0, j = i, m = pass < 2 ? probes : n; k < m; k++, j = j + 1 == n ? 0 : j + 1) {
+                MCache c = cs[j];
+                long owner = c.owner;
+                boolean wanted = pass == 0 ? owner == tid : pass == 1 ? owner == 0 : true;
+                if (wanted && c.tryLease()) { // then the heap is open (close keeps every lease)
+                    if (pass == 1) {
+                        c.owner = tid;
+                        c.ownerThread = Thread.currentThread();
+                    }
+                    return c;
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The cache thread {@code tid} owns, leased, if its lease is free right now; else null (this
+     * never waits). For an operation that only offers something to its own P (a freed large span).
+     */
+    MCache tryLeaseOwn(long tid) {
+        MCache c = slots[(int) tid & (slots.length - 1)];
+        if (c.owner != tid) {
+            c = null;
+            for (MCache o : caches) {
+                if (o.owner == tid) {
+                    c = o;
+                    break;
+                }
+            }
+        }
+        return c != null && c.tryLease() ? c : null;
+    }
+
+    /**
+     * Waits for a P when none is free or the world is stopping. Waiters queue on
+     * {@link #waitLock}, parked (a virtual thread gives its carrier back, so a lease holder that
+     * needs one gets it); the lock's holder alone polls, backing off from PAUSE to parks of up
+     * to 1 ms, since a lease is given back with a plain store that wakes nobody (the fast path
+     * stays free of a wake-up check). A stop-the-world that ends unparks the poller. Ignores
+     * interrupts, as a lock acquisition does, and keeps the interrupt status.
+     */
+    private MCache leaseWait(long tid) {
+        long since = stwEnds;
+        waitLock.lock();
+        boolean interrupted = false;
+        try {
+            pollerSince = since;
+            poller = Thread.currentThread();
+            for (int k = 0; ; k++) {
+                if (picks == slots) {
+                    MCache c = tryLeaseAny(tid);
+                    if (c != null) {
+                        return c;
+                    }
+                }
+                if (closed) {
+                    throw closedException();
+                }
+                backOff(k);
+                interrupted |= Thread.interrupted();
+            }
+        } finally {
+            poller = null;
+            waitLock.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Runs {@code f} on each P's cache in turn, holding that one lease (the others run on): with
+     * {@code wait}, on every P, waiting for each lease as an operation holding it ends (backing
+     * off to parks); without, only on the Ps whose lease is free right now. Throws if the heap
+     * is closed before every P was visited (a closed heap's leases are taken for good). Never
+     * called holding a lease.
+     */
+    void forEachP(boolean wait, java.util.function.Consumer<MCache> f) {
+        boolean interrupted = false;
+        try {
+            for (MCache c : caches) {
+                boolean got = c.tryLease();
+                for (int k = 0; !got && wait && !closed; k++) {
+                    backOff(k);
+                    interrupted |= Thread.interrupted();
+                    got = c.tryLease();
+                }
+                if (!got) {
+                    if (closed) {
+                        throw closedException();
+                    }
+                    continue; // busy, and not waited for
+                }
+                try { // a lease taken means the heap is open: close leaves every lease taken
+                    f.accept(c);
+                } finally {
+                    c.release();
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Runs {@code r} while holding every P slot's lease: no allocation is in flight. Throws if closed. */
+    void stopTheWorld(Runnable r) {
+        if (!stopTheWorldIfOpen(r)) {
+            throw closedException();
+        }
+    }
+
+    /**
+     * Runs {@code r} while holding every P slot's lease, unless the heap is closed (then returns
+     * false, having run nothing).
+     *
+     * <p>The protocol: one stop-the-world at a time ({@link #stwLock}). It first points
+     * {@link #picks} at {@link #stopped}, so that no operation starting now takes a lease (they
+     * wait in {@link #leaseWait}); then it takes each lease as the operation holding it ends,
+     * backing off to parks (a holder may be a virtual thread that needs this carrier); then runs
+     * {@code r}; then gives the leases back (closes them, if this is the close), restores
+     * {@link #picks} and wakes the poller. A thread holding a lease never stops the world (it
+     * would wait for itself): the allocation paths give theirs back before they call in here.
+     */
+    boolean stopTheWorldIfOpen(Runnable r) {
+        return stopTheWorld(r, false);
+    }
+
+    private boolean stopTheWorld(Runnable r, boolean close) {
+        stwLock.lock();
+        boolean interrupted = false;
+        int held = 0;
+        try {
+            if (closed) {
+                return false;
+            }
+            // Fairness: a thread that has waited for a P since before the last stop-the-world
+            // ended gets it first (at most about 1 ms of waiting here: a waiter that cannot run
+            // soon must not hold this one up), or back-to-back stop-the-worlds would starve it.
+            for (int k = 0; k < SPINS + 10 && poller != null && pollerSince < stwEnds; k++) {
+                backOff(k);
+                interrupted |= Thread.interrupted();
+            }
+            setPicks(stopped);
+            for (MCache c : caches) {
+                for (int k = 0; !c.tryLease(); k++) { // an operation in flight: it ends without us
+                    backOff(k);
+                    interrupted |= Thread.interrupted();
+                }
+                held++;
+            }
+            if (close) {
+                closed = true; // every lease held: nobody is inside; those who come now find none
+            }
+            r.run();
+            return true;
+        } finally {
+            boolean closing = closed;
+            for (int i = 0; i < held; i++) {
+                if (closing) {
+                    caches[i].closeLease();
+                } else {
+                    caches[i].release();
+                }
+            }
+            if (!closing) {
+                setPicks(slots);
+            }
+            stwEnds = stwEnds + 1; // under stwLock: the only writer
+            Thread p = poller;
+            if (p != null) {
+                LockSupport.unpark(p);
+            }
+            stwLock.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Closes: stops the world for good, marks the heap closed and runs {@code release} (which
+     * returns the memory), leaving every lease taken. Idempotent: false if already closed.
+     */
+    boolean close(Runnable release) {
+        return stopTheWorld(release, true);
+    }
+
+    /**
+     * Gives back the spans of every cache that took no span since the last call and is not in
+     * use right now (a busy cache is skipped, never waited for), and forgets the owner of every
+     * cache whose owning thread has ended or that neither took nor swept a span since the last
+     * call. Returns the caches flushed.
+     * Run by the background thread every second, so caches that went idle (their threads gone
+     * or quiet) do not keep spans from the rest of the heap.
+     */
+    int flushIdleCaches() {
+        int flushed = 0;
+        for (MCache c : caches) {
+            if (c.tryLease()) {
+                try { // a lease taken means the heap is open: close leaves every lease taken
+                    if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
+                        c.releaseAll();
+                        flushed++;
+                    }
+                    boolean quiet = c.refills == c.refillsAtLastCheck && c.sweepsInPlace == c.sweepsAtLastCheck;
+                    c.refillsAtLastCheck = c.refills;
+                    c.sweepsAtLastCheck = c.sweepsInPlace;
+                    if (c.ownerThread != null && (quiet || !c.ownerThread.isAlive())) {
+                        c.owner = 0; // its owner ended or went quiet: anyone may claim it now
+                        c.ownerThread = null;
+                    }
+                } finally {
+                    c.release();
+                }
+            }
+        }
+        return flushed;
+    }
+
+    /** Checks the P slots (every lease held): each cache's spans and kept large spans. */
+    void checkInvariants() {
+        for (MCache c : caches) {
+            c.checkInvariants();
+        }
+    }
+}
