@@ -134,8 +134,9 @@ public final class PageAlloc {
     @FunctionalInterface
     public interface ScavengeSink {
         /**
-         * Release {@code [base, base + npages * PAGE_SIZE)} to the OS. Called with the heap lock
-         * held; must not call back into the page allocator. If it throws, that run stays
+         * Release {@code [base, base + npages * PAGE_SIZE)} to the OS. Called by {@link #scavenge}
+         * with the heap lock held (the {@link Scavenger} also calls it for a claimed run with the
+         * lock dropped); must not call back into the page allocator. If it throws, that run stays
          * unscavenged and the exception propagates.
          */
         void release(long base, long npages);

@@ -73,6 +73,8 @@ final class Scavenger {
 
     private final PageAlloc pageAlloc;
     private final OsMemory os;
+    /** Returns a run to the OS: {@code os.sysUnused} (a test may watch the calls, and what is held during them). */
+    private final PageAlloc.ScavengeSink unused;
     private final ReentrantLock lock;
     private final Condition claimsDone;
     final long softLimit;
@@ -83,19 +85,22 @@ final class Scavenger {
     private int inFlight;
     /** Guarded by {@link #lock}: set by {@link #stop()}; no run is claimed or released after. */
     private boolean stopped;
-    /** Hands runs released under the lock ({@link #makeRoom}) to the OS layer: one object, so scavenging allocates nothing. */
-    private final PageAlloc.ScavengeSink unusedSink;
 
     Scavenger(Config config, PageAlloc pageAlloc, OsMemory os, ReentrantLock heapLock) {
+        this(config, pageAlloc, os, heapLock, (b, np) -> os.sysUnused(b, np << PageAlloc.PAGE_SHIFT));
+    }
+
+    /** A scavenger that returns runs of pages to the OS with {@code unused} (base, pages). */
+    Scavenger(Config config, PageAlloc pageAlloc, OsMemory os, ReentrantLock heapLock, PageAlloc.ScavengeSink unused) {
         this.pageAlloc = pageAlloc;
         this.os = os;
+        this.unused = unused;
         this.lock = heapLock;
         this.claimsDone = heapLock.newCondition();
         this.softLimit = config.softLimit();
         this.hardLimit = config.hardLimit();
         this.retainExtraPercent = config.retainExtraPercent();
         this.cpuPercent = config.cpuPercent();
-        this.unusedSink = (b, np) -> os.sysUnused(b, np << PageAlloc.PAGE_SHIFT);
     }
 
     private void assertLocked() {
@@ -199,7 +204,7 @@ final class Scavenger {
         }
         boolean ok = false;
         try {
-            os.sysUnused(base, n << PageAlloc.PAGE_SHIFT);
+            unused.release(base, n);
             ok = true;
         } finally {
             lock.lock();
@@ -232,7 +237,7 @@ final class Scavenger {
         long ready = retained();
         if (ready + bytes > limit) {
             long excess = ready + bytes - limit;
-            long n = pageAlloc.scavenge((excess + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT, unusedSink);
+            long n = pageAlloc.scavenge((excess + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT, unused);
             record(n << PageAlloc.PAGE_SHIFT, retained(), limit - bytes, 0, "sync");
             ready = retained();
             if (ready + bytes > hardLimit) {
