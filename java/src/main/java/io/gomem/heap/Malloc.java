@@ -321,7 +321,8 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         long page = (address - flatBase) >>> SizeClasses.PAGE_SHIFT;
         MSpan s = page < t.length ? (MSpan) MHeap.SPANS.getAcquire(t, (int) page) : heap.spanOf(address); // null after close
         int idx;
-        if (s != null && (idx = s.slotOf(address)) >= 0 && size <= s.elemSize) { // a small, non-tiny object's start
+        // A small, non-tiny object's start, and a size within its slot (unsigned: a negative size goes the slow way).
+        if (s != null && (idx = s.slotOf(address)) >= 0 && Long.compareUnsigned(size, s.elemSize) <= 0) {
             if (s.markFree(idx, address)) {
                 central[s.spanClass].onFree(s);
             }

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Which P cache a thread's operations land on: threads claim caches and keep to them. */
@@ -120,5 +121,91 @@ class ProcsTest {
         core.procs.flushIdleCaches();
         assertTrue(ownedBy(a) == null, "ended: forgotten");
         core.checkInvariants();
+    }
+
+    // ───────────────────────────── stop-the-world, forEachP, close ─────────────────────────────
+
+    /** Holds {@code c}'s lease on another thread until {@code release} counts down. */
+    private static Thread holdLease(MCache c, java.util.concurrent.CountDownLatch held,
+                                    java.util.concurrent.CountDownLatch release) {
+        return Thread.ofPlatform().start(() -> {
+            while (!c.tryLease()) {
+                Thread.onSpinWait();
+            }
+            held.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                c.release();
+            }
+        });
+    }
+
+    @Test
+    void stopTheWorldWaitsForTheOperationInFlightAndKeepsNewOnesOut() throws Exception {
+        MCache c = core.procs.caches()[0];
+        var held = new java.util.concurrent.CountDownLatch(1);
+        var release = new java.util.concurrent.CountDownLatch(1);
+        Thread holder = holdLease(c, held, release);
+        held.await();
+        var ran = new java.util.concurrent.atomic.AtomicBoolean();
+        var duringStw = new java.util.concurrent.atomic.AtomicLong(-1);
+        Thread stw = Thread.ofPlatform().start(() -> core.procs.stopTheWorld(() -> {
+            ran.set(true);
+            // Every lease is ours: an operation that starts now cannot get one.
+            for (MCache o : core.procs.caches()) {
+                duringStw.set(o.tryLease() ? 1 : 0);
+            }
+        }));
+        Thread.sleep(100);
+        assertTrue(!ran.get(), "the world stopped while an operation held a P");
+        release.countDown();
+        stw.join(10_000);
+        holder.join();
+        assertTrue(ran.get(), "it stopped once the operation ended");
+        assertEquals(0, duringStw.get(), "no lease free while the world is stopped");
+        core.free(core.allocate(64)); // and the world runs again
+    }
+
+    @Test
+    void forEachPSkipsABusyPUnlessToldToWait() throws Exception {
+        MCache busy = core.procs.caches()[1];
+        var held = new java.util.concurrent.CountDownLatch(1);
+        var release = new java.util.concurrent.CountDownLatch(1);
+        Thread holder = holdLease(busy, held, release);
+        held.await();
+        java.util.List<MCache> seen = new java.util.ArrayList<>();
+        core.procs.forEachP(false, seen::add);
+        assertEquals(java.util.List.of(core.procs.caches()[0]), seen, "the busy P is skipped, not waited for");
+        java.util.List<MCache> all = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        Thread waiter = Thread.ofPlatform().start(() -> core.procs.forEachP(true, all::add));
+        Thread.sleep(50);
+        assertEquals(1, all.size(), "waits at the busy P");
+        release.countDown();
+        waiter.join(10_000);
+        holder.join();
+        assertEquals(2, all.size());
+    }
+
+    @Test
+    void closeLeavesEveryLeaseTakenForGoodAndRunsOnce() {
+        long p = core.allocate(64);
+        int[] runs = new int[1];
+        assertTrue(core.procs.close(() -> {
+            runs[0]++;
+            core.heap.releaseAll();
+        }));
+        assertTrue(!core.procs.close(() -> runs[0]++), "a second close does nothing");
+        assertEquals(1, runs[0]);
+        for (MCache c : core.procs.caches()) {
+            assertTrue(!c.tryLease(), "a closed heap's P is never leased again");
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> core.allocate(64));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> core.procs.forEachP(false, c -> { }));
+        assertThrows(IllegalStateException.class, () -> core.procs.stopTheWorld(() -> { }));
+        assertTrue(p != 0);
     }
 }
