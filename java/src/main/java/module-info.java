@@ -8,7 +8,7 @@
 module io.gomem {
     requires io.gomem.bindings;
     requires java.logging;
-    requires java.management;
+    requires transitive java.management; // GoHeap.registerMXBean returns a javax.management.ObjectName
     requires jdk.jfr;
 
     exports io.gomem;

@@ -212,6 +212,7 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
      */
     final class Segments implements SegmentAllocator {
         /** All of the address space, global scope: segments are slices of it. */
+        @SuppressWarnings("restricted") // gomem is a native-access module: see the README
         private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
         private final GoHeap heap;
 

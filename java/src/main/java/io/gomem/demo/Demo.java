@@ -16,6 +16,7 @@ import java.lang.foreign.ValueLayout;
  * kernel. Prints one {@code demo:} line per step and exits 0 only if every check held. Run with
  * {@code -Dgomem.debug=sys} to also see the OS layer's own line for each transition on stderr.
  */
+@SuppressWarnings("restricted") // gomem is a native-access module: see the README
 public final class Demo {
     private static final long PAGE = OsMemory.PAGE_SIZE;
     private static int failures;

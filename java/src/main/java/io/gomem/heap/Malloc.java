@@ -282,6 +282,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /** All of memory, for zeroing without creating a segment per call. */
+    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     /** Zeroes [p, p + n) with the JDK's bulk fill of a slice of {@link #ALL} (no caller-sensitive call). */

@@ -288,12 +288,6 @@ public final class SizeClasses {
         return (spanClass & 1) != 0;
     }
 
-    /**
-     * Validates the whole table against the invariants in the class comment, including an
-     * exhaustive check of {@link #objectIndex} (about 1.6 million offsets: a few milliseconds).
-     *
-     * @throws IllegalStateException naming the first class, size or offset that breaks a rule
-     */
     /** Whether {@link #checkInvariantsOnce} has passed: the table is static, one check per JVM is enough. */
     private static volatile boolean checked;
 
@@ -305,6 +299,12 @@ public final class SizeClasses {
         }
     }
 
+    /**
+     * Validates the whole table against the invariants in the class comment, including an
+     * exhaustive check of {@link #objectIndex} (about 1.6 million offsets: a few milliseconds).
+     *
+     * @throws IllegalStateException naming the first class, size or offset that breaks a rule
+     */
     public static void checkInvariants() {
         check(CLASS_SIZE.length == NUM_SIZE_CLASSES && CLASS_PAGES.length == NUM_SIZE_CLASSES,
                 "table lengths " + CLASS_SIZE.length + "/" + CLASS_PAGES.length + " != " + NUM_SIZE_CLASSES);

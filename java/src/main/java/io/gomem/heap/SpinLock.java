@@ -14,6 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Owns no state of its own; reentrant and unfair, as {@link ReentrantLock}.
  */
 final class SpinLock extends ReentrantLock {
+    private static final long serialVersionUID = 1L;
     /** PAUSEs before parking. */
     private static final int SPINS = 64;
 

@@ -183,6 +183,7 @@ public final class KernelView {
      * a write would). Asked of the kernel on a scratch page mapped for the purpose. Most kernels
      * share the zero page; some builds never do.
      */
+    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     public static boolean readFaultMapsZeroPage() {
         long a = Syscalls.mmap("KernelView", 0, PAGE, Syscalls.PROT_READ | Syscalls.PROT_WRITE,
                 Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS);

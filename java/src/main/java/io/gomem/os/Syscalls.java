@@ -57,6 +57,7 @@ final class Syscalls {
     private static final MethodHandle MPROTECT = link(LinuxSys.mprotect$address(), LinuxSys.mprotect$descriptor());
     private static final MethodHandle MINCORE = link(LinuxSys.mincore$address(), LinuxSys.mincore$descriptor());
 
+    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     private static MethodHandle link(MemorySegment address, FunctionDescriptor descriptor) {
         return LINKER.downcallHandle(address, descriptor, CAPTURE_ERRNO);
     }
@@ -114,6 +115,7 @@ final class Syscalls {
     }
 
     /** strerror(errno) as a Java string. */
+    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     static String strerror(int errno) {
         return LinuxSys.strerror(errno).reinterpret(256).getString(0);
     }
