@@ -272,7 +272,7 @@ public final class MHeap implements SpanSource {
             spanMetaInUse += Metadata.spanBytes(s);
             stats.count(MStats.SPANS + spanClass, 1);
             if (CHECK) {
-                checkInvariantsLocked();
+                checkSpanLocked(s, base, npages, true);
             }
             return s;
         } finally {
@@ -313,7 +313,7 @@ public final class MHeap implements SpanSource {
             stats.add(g, MStats.LARGE_PAGES, npages);
             stats.end(g);
             if (CHECK) {
-                checkInvariantsLocked();
+                checkSpanLocked(s, base, npages, true);
             }
             return s;
         } finally {
@@ -381,7 +381,49 @@ public final class MHeap implements SpanSource {
             spanMetaPooled += meta;
         }
         if (CHECK) {
-            checkInvariantsLocked();
+            checkSpanLocked(s, s.base, s.npages, false);
+        }
+    }
+
+    /**
+     * With {@code gomem.checkInvariants}, after a span is made or freed (heap lock held): the part
+     * of {@link #checkInvariants} that the change touched. Every page of {@code [base, +npages)}
+     * maps to {@code s} (live) or to nothing (freed) in both spans tables, is allocated or free in
+     * the page allocator accordingly, and has the OS state that says: Ready in a live span unless
+     * released inside it; Prepared exactly where the page allocator marks it scavenged once free.
+     */
+    private void checkSpanLocked(MSpan s, long base, int npages, boolean live) {
+        if (!lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("mheap: span check without the heap lock");
+        }
+        MSpan want = live ? s : null;
+        for (int i = 0; i < npages; i++) {
+            long addr = base + ((long) i << PAGE_SHIFT);
+            HeapArena a = arenaOf(addr);
+            MSpan inArena = a == null ? null : a.spans[(int) ((addr - a.base) >>> PAGE_SHIFT)];
+            long fp = (addr - flatBase) >>> PAGE_SHIFT;
+            MSpan inFlat = fp < flat.length ? flat[(int) fp] : want;
+            if (inArena != want || inFlat != want) {
+                throw new IllegalStateException("spans table: page 0x" + Long.toHexString(addr) + " maps to " + inArena
+                        + " (flat: " + inFlat + "), not " + want);
+            }
+            if (pageAlloc.isAllocated(addr) != live) {
+                throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is "
+                        + (live ? "free" : "allocated") + " in the page allocator");
+            }
+            for (long q = addr; q < addr + PAGE_SIZE; q += OsMemory.PAGE_SIZE) {
+                int k = (int) ((q - base) / OsMemory.PAGE_SIZE);
+                MemState st = live ? (k < 64 && (s.releasedMask & (1L << k)) != 0 ? MemState.PREPARED : MemState.READY)
+                        : pageAlloc.isScavenged(addr) ? MemState.PREPARED : MemState.READY;
+                if (os.stateAt(q) != st) {
+                    throw new IllegalStateException("OS page 0x" + Long.toHexString(q) + " of " + (live ? "" : "freed ") + s
+                            + " is " + os.stateAt(q) + ", not " + st);
+                }
+            }
+        }
+        if (spanMetaInUse < 0 || spanMetaPooled < 0 || spansInUse < 0) {
+            throw new IllegalStateException("mheap counters: spans " + spansInUse + ", span metadata in use " + spanMetaInUse
+                    + ", pooled " + spanMetaPooled);
         }
     }
 

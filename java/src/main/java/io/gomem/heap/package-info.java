@@ -2,23 +2,45 @@
  * The heap: Go's allocator hierarchy, one class per runtime component. This is the overview the
  * components' own comments point to (Go keeps its version at the top of {@code malloc.go}).
  *
- * <h2>Layers (each calls only the one below)</h2>
+ * <h2>Where each Go concept lives</h2>
+ * One class per runtime component, named after Go's file; each opens with what it owns, its
+ * invariants and what guards each field.
  * <pre>
- *   HeapCore      P slots, the allocate / free entry points, MemStats, close (io.gomem.GoHeap extends it)
- *   Background    one daemon thread for all heaps: idle-cache flush, sweep, scavenge
- *   MCache        per P: one span per span class + the tiny allocator + freed large spans kept; no lock
- *   MCentral      per span class: partial and full spans; its own lock (spins, then parks)
- *   MHeap         arenas, spans table, large objects; the heap lock (spins, then parks)
- *   Scavenger     returns free pages to the OS: paced, under the limits, on request
- *   PageAlloc     radix tree of chunk summaries; first fit; scavenged bits (heap lock)
- *   MSpan, SizeClasses   metadata
- *   io.gomem.os.OsMemory  Go's region states over mmap / madvise / munmap
+ *   Go file          class          what it owns
+ *   malloc.go        Malloc         the entry points: size routing, tiny / small / large, zeroing
+ *                                   inside the lease, free, usableSize (the one io.gomem.GoHeap)
+ *   proc.go          Procs          P slots, leases, ownership, idle flush, stop-the-world, close:
+ *                                   who may touch heap memory now
+ *   mstats.go        MStats         counters read in consistent cuts without stopping the world;
+ *                                   MemStats and the stats dump built from one cut
+ *   mcache.go        MCache         per P: a span per span class, the tiny block, kept large spans
+ *   mcentral.go      MCentral       per span class: partial and full spans, the sweep
+ *   mheap.go         MHeap          arenas, the spans table, spans and large objects, heap lock
+ *   mgcscavenge.go   Scavenger      free pages back to the OS: paced, under the limits, on request
+ *   mpagealloc.go    PageAlloc      radix tree of chunk summaries; first fit; scavenged bits
+ *   mpallocbits.go   PallocBits, PallocSum   a chunk's bitmaps and its summary
+ *   mbitmap.go       MSpan          a span's slots: alloc bits, free marks, the sweep
+ *   sizeclasses.go   SizeClasses    the 67 classes and their division magic
+ *   (background      Background     one daemon thread for all heaps: flush, sweep, scavenge
+ *    goroutines)
+ *   mem_linux.go     io.gomem.os.OsMemory   Go's region states over mmap / madvise / munmap
  * </pre>
+ *
+ * <h2>Layers (each calls only the ones below)</h2>
+ * <pre>
+ *   io.gomem.GoHeap (API) → Malloc → Procs, MStats → MCache → MCentral → MHeap → Scavenger
+ *       → PageAlloc → io.gomem.os.OsMemory → io.gomem.bindings
+ * </pre>
+ * What flows up is published through something the lower layer is given, never by calling up:
+ * the flat spans table through {@link io.gomem.heap.SpanTable}, the P table through
+ * {@code Procs.Table}, a heap's periodic work through {@code Background.Job}, its periodic
+ * MemStats event through {@code HeapEvents.StatsSource}. Every component is wired after it is
+ * built ({@link io.gomem.heap.Malloc#create}); no {@code this} escapes a constructor.
  *
  * <h2>Allocation</h2>
  * A request of at most 32 KiB is rounded up to one of 67 size classes ({@link
- * io.gomem.heap.SizeClasses}). The caller leases a P slot (a CAS; see {@link
- * io.gomem.heap.HeapCore}) and takes the next free slot of that P's {@link io.gomem.heap.MCache}
+ * io.gomem.heap.SizeClasses}). The caller leases a P slot (a CAS; see {@code
+ * Procs}) and takes the next free slot of that P's {@link io.gomem.heap.MCache}
  * span for the class: count trailing zeros of the span's alloc cache. When the span is exhausted
  * the cache hands it back to its {@link io.gomem.heap.MCentral} and takes another (partial, or
  * new from the {@link io.gomem.heap.MHeap}) under one hold of the central's lock. Requests under
@@ -60,10 +82,13 @@
  * legal or not, changes another slot's state.
  *
  * <h2>Counting</h2>
- * Each P counts the slots its spans handed out when a span leaves it (Go counts at refill), and
- * the large objects it serves from kept spans; sweeps count what they reclaim; a MemStats
- * snapshot holds every P lease (no allocation in flight), sweeps everything, and reads the page heap's and OS
- * layer's counters under the heap lock, where every OS transition of heap memory happens, so
- * the two agree to the byte.
+ * Counted on slow paths only, into {@code MStats}' counters: each P counts the slots its spans
+ * handed out when a span leaves it (Go counts at refill) or when a reader flushes it; sweeps
+ * count what they reclaim; the heap counts spans, large objects and their pages under its lock.
+ * {@code memStats()} flushes every P it finds free (never waiting) and cuts the counters under
+ * the heap lock, where every page-level figure changes: a consistent snapshot without stopping
+ * the world or sweeping. {@code memStatsSwept()} first sweeps everything, visiting each P in
+ * turn; {@code checkInvariants()} recounts from the spans what the counters say (Go's
+ * {@code ReadMemStatsSlow}).
  */
 package io.gomem.heap;

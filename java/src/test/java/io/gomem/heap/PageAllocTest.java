@@ -1,5 +1,7 @@
 package io.gomem.heap;
 
+import io.gomem.internal.Options;
+
 import static io.gomem.heap.PageAlloc.CHUNK_BYTES;
 import static io.gomem.heap.PageAlloc.PAGE_SIZE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -393,8 +395,10 @@ class PageAllocTest {
         } finally {
             lock.unlock();
         }
-        if (assertionsOn) {
-            assertThrows(AssertionError.class, () -> pa.alloc(1));
+        if (assertionsOn || Options.CHECK_INVARIANTS.booleanValue()) {
+            // -ea: an AssertionError; gomem.checkInvariants: an IllegalStateException naming the thread
+            Throwable t = assertThrows(Throwable.class, () -> pa.alloc(1));
+            assertTrue(t instanceof AssertionError || t instanceof IllegalStateException, t.toString());
         }
     }
 
