@@ -208,8 +208,8 @@ class GoHeapSafetyTest {
             }
             running.set(false);
             hammer.join();
-            if (heap.memStats().heapObjects() != 0) {
-                System.out.println("objects left: " + heap.memStats().heapObjects());
+            if (heap.memStatsSwept().heapObjects() != 0) {
+                System.out.println("objects left: " + heap.memStatsSwept().heapObjects());
                 System.exit(4);
             }
             heap.checkInvariants();
@@ -469,7 +469,7 @@ class GoHeapSafetyTest {
             Internals.sweepCentrals(heap); // the spans go back to the page heap with their released pages
             assertTrue(heap.memStats().osReady() <= ready, "freeing made pages Ready: " + heap.memStats().osReady() + " > " + ready);
             heap.checkInvariants(); // free pages: Prepared exactly where the page allocator says scavenged
-            assertEquals(0, heap.memStats().heapObjects());
+            assertEquals(0, heap.memStatsSwept().heapObjects());
         }
     }
 
