@@ -27,7 +27,7 @@ final class Metadata {
     /** One P's cache with its arrays. */
     static long cacheBytes() {
         int nsc = SizeClasses.NUM_SPAN_CLASSES + 1;
-        return 256 + array(nsc, 4) + array(MCache.LARGE_MAX_PAGES + 1, 4);
+        return 256 + array(nsc, 4) + array(65, 4);
     }
 
     /** One span class's central. */
@@ -37,7 +37,7 @@ final class Metadata {
 
     /** One arena's spans table. */
     static long arenaBytes() {
-        return 32 + array(MHeap.PAGES_PER_ARENA, 4);
+        return 32 + array(8192, 4);
     }
 
     /** One page-allocator chunk's bitmaps and summary. */
