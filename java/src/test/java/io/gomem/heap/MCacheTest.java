@@ -24,7 +24,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -40,8 +42,16 @@ class MCacheTest {
         final MCentralTest.FakeSource fake = new MCentralTest.FakeSource();
         private final TreeMap<Long, MSpan> byBase = new TreeMap<>();
 
+        /** Thrown by the next allocSmallSpan (as the heap throws at its hard limit), then cleared. */
+        RuntimeException failNext;
+
         @Override
         public MSpan allocSmallSpan(int spanClass, int sizeClass, int npages) {
+            RuntimeException f = failNext;
+            if (f != null) {
+                failNext = null;
+                throw f;
+            }
             MSpan s = fake.allocSmallSpan(spanClass, sizeClass, npages);
             byBase.put(s.base, s);
             if (spanClass == SizeClasses.TINY_SPAN_CLASS) {
@@ -258,6 +268,28 @@ class MCacheTest {
         assertEquals(2, source.given().size());
         assertEquals(MSpan.IN_FULL, s.where);
         assertEquals(1, cache.sweepsInPlace);
+    }
+
+    @Test
+    void aRefillThatFailsLeavesNoSpanCachedAndTheOldOneFiledAndCounted() {
+        int sc = sc(26);
+        int n = SizeClasses.classObjects(26);
+        for (int i = 0; i < n; i++) {
+            cache.allocSmall(sc);
+        }
+        MSpan old = cache.alloc[sc];
+        RuntimeException refused = new RuntimeException("no span");
+        source.failNext = refused;
+        assertSame(refused, assertThrows(RuntimeException.class, () -> cache.allocSmall(sc)));
+        assertSame(MCache.EMPTY, cache.alloc[sc], "the span given back is not kept");
+        assertEquals(MSpan.IN_FULL, old.where, "it is filed in its central");
+        assertEquals(0, cache.cachedSpans());
+        assertEquals(n, stats.cut()[MStats.MALLOCS + sc], "and its allocations were counted as it left");
+        cache.checkInvariants();
+        central[sc].checkInvariants();
+        long p = cache.allocSmall(sc); // the source recovered
+        assertEquals(2, source.given().size());
+        assertSame(source.given().get(1), source.spanOf(p));
     }
 
     // ───────────────────────────── counting ─────────────────────────────
@@ -527,6 +559,72 @@ class MCacheTest {
         assertEquals(1, c[MStats.FREES + TINY]);
         assertEquals(s.nelems + 2, c[MStats.TINY_OBJECTS]);
         assertEquals(s.nelems, c[MStats.LIVE_OBJECTS], "live tiny blocks");
+    }
+
+    // ───────────────────────────── kept large spans ─────────────────────────────
+
+    long nextLarge = 0x7e00_0000_0000L;
+
+    /** A large span whose object was allocated (counted, as the heap counts it) and then freed. */
+    MSpan freedLarge(int npages, long size) {
+        MSpan s = new MSpan();
+        s.initLarge(nextLarge, npages, size, 0, false);
+        nextLarge += (long) npages << SizeClasses.PAGE_SHIFT;
+        stats.countLarge(1, size);
+        s.markLargeFree(s.base);
+        return s;
+    }
+
+    @Test
+    void freedLargeSpansAreKeptWithinTheBudgetAndReusedByPageCount() {
+        MSpan four = freedLarge(4, 30_000);
+        assertTrue(cache.keepLarge(four));
+        assertEquals(4, cache.largeKeptPages);
+        assertEquals(1, cache.cachedSpans(), "a kept span counts as held");
+        long[] c = stats.cut();
+        assertEquals(1, c[MStats.LARGE_KEPT_SPANS]);
+        assertEquals(1, c[MStats.LARGE_FREES]);
+        assertEquals(30_000, c[MStats.LARGE_FREE_BYTES]);
+        assertEquals(0, c[MStats.LIVE_OBJECTS], "the object's free is counted when its span is kept");
+        assertEquals(0, c[MStats.LIVE_BYTES]);
+
+        assertFalse(cache.keepLarge(freedLarge(MCache.LARGE_MAX_PAGES + 1, 600_000)), "too many pages to keep");
+        assertTrue(cache.keepLarge(freedLarge(MCache.LARGE_MAX_PAGES, 500_000)));
+        MSpan fill = freedLarge(MCache.LARGE_BUDGET_PAGES - 4 - MCache.LARGE_MAX_PAGES, 400_000);
+        assertTrue(cache.keepLarge(fill), "up to the budget exactly");
+        assertEquals(MCache.LARGE_BUDGET_PAGES, cache.largeKeptPages);
+        assertFalse(cache.keepLarge(freedLarge(1, 8192)), "past the budget");
+        assertEquals(3, cache.largeKeptSpans);
+        cache.checkInvariants();
+
+        assertNull(cache.reuseLarge(3, 20_000), "no kept span of 3 pages");
+        MSpan again = cache.reuseLarge(4, 20_000);
+        assertSame(four, again);
+        assertEquals(20_000, again.elemSize, "made over for the new object");
+        assertEquals(1, again.largeState, "live again");
+        assertTrue(again.needZero, "its memory holds the old object");
+        assertEquals(0, again.largeOffset);
+        assertEquals(MCache.LARGE_BUDGET_PAGES - 4, cache.largeKeptPages);
+        c = stats.cut();
+        assertEquals(2, c[MStats.LARGE_KEPT_SPANS]);
+        assertEquals(6, c[MStats.LARGE_ALLOCS], "five counted by the fake heap, one by the reuse");
+        assertEquals(20_000, c[MStats.LIVE_BYTES] - (600_000 + 8192), "the live bytes: the two refused objects and the reused one");
+        cache.checkInvariants();
+
+        MSpan kept = cache.reuseLarge(fill.npages, 1);
+        assertSame(fill, kept);
+        kept.largeState = 0;
+        kept.next = null;
+        assertTrue(cache.keepLarge(kept));
+        kept.largeState = 1; // a kept span whose object is live: corrupt
+        assertThrows(IllegalStateException.class, cache::checkInvariants);
+        kept.largeState = 0;
+        cache.checkInvariants();
+        // Empty the lists, so that nothing needs the (absent) heap.
+        assertSame(fill, cache.reuseLarge(fill.npages, 1));
+        assertNotNull(cache.reuseLarge(MCache.LARGE_MAX_PAGES, 1));
+        assertEquals(0, cache.largeKeptPages);
+        assertEquals(0, cache.cachedSpans());
     }
 
     // ───────────────────────────── releaseAll ─────────────────────────────
