@@ -593,6 +593,98 @@ class MHeapTest {
         heap.checkInvariants();
     }
 
+    // ───────────────────────────── OS pages released inside an in-use span ─────────────────────────────
+
+    static Stream<Arguments> releasedMasks() {
+        return Stream.of(
+                Arguments.of("one OS page", 1L << 3),
+                Arguments.of("both OS pages of one heap page", 3L << 4),
+                Arguments.of("a run across heap pages", 0x7eL),
+                Arguments.of("every other OS page", 0x55555L),
+                Arguments.of("every OS page", (1L << 20) - 1));
+    }
+
+    /** A 10-page span of class 65 (20 OS pages of 4 KiB); {@code mask} bit k: its k-th OS page. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("releasedMasks")
+    void osPagesReleasedInsideASpanAreCountedReusedAndFreedScavenged(String name, long mask) {
+        long os4k = OsMemory.PAGE_SIZE;
+        int perPage = (int) (PAGE / os4k);
+        MSpan s = small(65);
+        int osPages = (int) (s.npages * PAGE / os4k);
+        assertTrue(mask >>> osPages == 0);
+        mem(s.base, s.npages * PAGE).fill((byte) 3);
+        MStats.Counters before = heap.counters();
+
+        heap.releaseSpanPages(s, mask);
+        assertEquals(mask, s.releasedMask);
+        MStats.Counters k = heap.counters();
+        assertEquals(Long.bitCount(mask) * os4k, k.spanReleasedBytes());
+        assertEquals(before.osReady() - Long.bitCount(mask) * os4k, k.osReady());
+        assertEquals(before.pagesInUse(), k.pagesInUse(), "the span's pages stay in use");
+        for (int i = 0; i < osPages; i++) {
+            boolean released = (mask >>> i & 1) != 0;
+            long q = s.base + i * os4k;
+            assertEquals(released ? MemState.PREPARED : MemState.READY, os.stateAt(q), "OS page " + i);
+            assertEquals(released ? 0 : os4k, KernelView.residentBytes(q, os4k), "OS page " + i + " resident");
+        }
+        heap.checkInvariants();
+        heap.releaseSpanPages(s, mask);
+        assertEquals(k.spanReleasedBytes(), heap.counters().spanReleasedBytes(), "released twice, counted once");
+
+        heap.reuseSpanPages(s);
+        assertEquals(0, s.releasedMask);
+        k = heap.counters();
+        assertEquals(0, k.spanReleasedBytes());
+        assertEquals(before.osReady(), k.osReady());
+        assertTrue(os.isState(s.base, s.npages * PAGE, MemState.READY));
+        heap.checkInvariants();
+
+        // Released again, then freed: a heap page with any released OS page goes back scavenged (its
+        // other OS page released too, with no page made Ready), the others go back as they are.
+        heap.releaseSpanPages(s, mask);
+        long base = s.base;
+        int npages = s.npages;
+        long scavenged = heap.counters().scavengedPages();
+        heap.freeSpan(s);
+        k = heap.counters();
+        int touched = 0;
+        heap.lock.lock();
+        try {
+            for (int p = 0; p < npages; p++) {
+                boolean any = (mask >>> (p * perPage) & ((1L << perPage) - 1)) != 0;
+                touched += any ? 1 : 0;
+                long a = base + p * PAGE;
+                assertEquals(any, heap.pageAlloc.isScavenged(a), "heap page " + p + " scavenged");
+                assertEquals(any ? MemState.PREPARED : MemState.READY, os.stateAt(a), "heap page " + p);
+                assertEquals(any ? MemState.PREPARED : MemState.READY, os.stateAt(a + PAGE - os4k), "heap page " + p + ", last OS page");
+            }
+        } finally {
+            heap.lock.unlock();
+        }
+        assertEquals(scavenged + touched, k.scavengedPages());
+        assertEquals(0, k.spanReleasedBytes());
+        assertEquals(before.osReady() - touched * PAGE, k.osReady());
+        heap.checkInvariants();
+    }
+
+    @Test
+    void reusingReleasedSpanPagesPastTheHardLimitIsRefusedWithNothingChanged() {
+        limited(Long.MAX_VALUE, 80 * KIB + 8 * KIB); // the span (80 KiB) and one page more
+        MSpan s = small(65);
+        heap.releaseSpanPages(s, 0xffL); // 32 KiB back to the OS
+        MSpan other = heap.allocLarge(32 * KIB, 1); // Ready: 48 + 32 = 80 KiB
+        List<Object> before = figures(heap.counters());
+        assertThrows(MemoryLimitExceededError.class, () -> heap.reuseSpanPages(s), "32 KiB more would make 112 KiB");
+        assertEquals(0xffL, s.releasedMask, "still released");
+        assertEquals(before, figures(heap.counters()));
+        heap.freeSpan(other);
+        heap.reuseSpanPages(s); // room now: the freed pages are released to make it
+        assertEquals(0, s.releasedMask);
+        assertTrue(heap.counters().osReady() <= 88 * KIB);
+        heap.checkInvariants();
+    }
+
     // ───────────────────────────── releaseAll ─────────────────────────────
 
     @Test
