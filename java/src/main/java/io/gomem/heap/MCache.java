@@ -291,7 +291,7 @@ final class MCache extends MCacheOwnerPad {
         long off = addr - s.base;
         int idx = (int) (off >>> 4);
         int bit = 1 << (int) (off & 15);
-        if (idx >= s.nelems) {
+        if (off < 0 || idx >= s.nelems) {
             throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr) + ": not an object of this heap");
         }
         int[] masks = s.tinyMasks;

@@ -820,8 +820,7 @@ public final class MHeap implements SpanSource {
                     }
                 }
             }
-            long claimed = pageAlloc.claimedPages();
-            if (spanPages + claimed != pageAlloc.inUsePages()) {
+            if (spanPages != pageAlloc.inUsePages()) { // no run is claimed: awaitClaims() above
                 throw new IllegalStateException("pages of live spans " + spanPages + " != pages in use "
                         + pageAlloc.inUsePages());
             }
