@@ -42,8 +42,10 @@ import java.util.List;
  *
  * <pre>
  * java -Xlog:gc -Xmx4g --enable-native-access=ALL-UNNAMED -cp java/benchmarks/target/benchmarks.jar \
- *     io.gomem.bench.SpanMetadataCost [--kind small|large] [--spans N] [--young K] [--full F]
+ *     io.gomem.bench.SpanMetadataCost [--kind small|large] [--spans N] [--young K] [--full F] [--histogram LINES]
  * </pre>
+ * {@code --histogram LINES} prints the top of the Java heap's class histogram with the spans live
+ * (what {@code jcmd PID GC.class_histogram} prints), to attribute the bytes.
  * The kernel must let the process map the address space: {@code vm.overcommit_memory} 0 or 1
  * (the program prints it; with 2, use fewer spans and extrapolate).
  */
@@ -56,14 +58,16 @@ public final class SpanMetadataCost {
         int spans = 1_000_000;
         int young = 10;
         int full = 3;
+        int histogram = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--kind" -> kind = args[++i];
                 case "--spans" -> spans = Integer.parseInt(args[++i]);
                 case "--young" -> young = Integer.parseInt(args[++i]);
                 case "--full" -> full = Integer.parseInt(args[++i]);
+                case "--histogram" -> histogram = Integer.parseInt(args[++i]);
                 default -> {
-                    System.err.println("usage: SpanMetadataCost [--kind small|large] [--spans N] [--young K] [--full F]");
+                    System.err.println("usage: SpanMetadataCost [--kind small|large] [--spans N] [--young K] [--full F] [--histogram LINES]");
                     System.exit(2);
                 }
             }
@@ -87,15 +91,20 @@ public final class SpanMetadataCost {
         GoHeap heap = GoHeap.builder().memoryLimit(Long.MAX_VALUE).build(); // no scavenging: nothing is resident anyway
         heap.free(heap.allocate(size)); // the heap's first arena and tables exist before the baseline
         youngGcs(3); // warm the garbage loop
+        System.out.println("# young collector: " + youngCollector().getName());
 
         long usedWithout = usedAfterFullGc();
         phases.add(measurePauses("without spans", young, full));
 
+        System.out.println("### phase: allocating " + spans + " spans");
+        Instant allocStart = Instant.now();
         long t0 = System.nanoTime();
         for (int i = 0; i < spans; i++) {
             addrs[i] = heap.allocate(size);
         }
         long allocNs = System.nanoTime() - t0;
+        Instant allocEnd = Instant.now();
+        System.out.println("### phase: allocating " + spans + " spans: end");
         MemStats m = heap.memStats();
 
         long usedWith = usedAfterFullGc();
@@ -106,6 +115,9 @@ public final class SpanMetadataCost {
             hi = Math.max(hi, a + size);
         }
         long[] resident = residentIn(lo, hi);
+        if (histogram > 0) {
+            printHistogram(histogram);
+        }
         phases.add(measurePauses("with " + spans + " spans", young, full));
 
         for (long a : addrs) {
@@ -135,6 +147,8 @@ public final class SpanMetadataCost {
         for (Phase p : phases) {
             p.report(events);
         }
+        System.out.println("RESULT while allocating the " + spans + " spans (" + allocNs / 1_000_000 + " ms):");
+        Phase.print(Phase.between(events, allocStart, allocEnd));
         System.out.println("# load average at the end: " + readFirstLine("/proc/loadavg")
                 + " (other processes' CPU use lengthens the pauses: 2 parallel GC threads on 2 cores)");
     }
@@ -142,26 +156,26 @@ public final class SpanMetadataCost {
     /** A measured phase: its young and full collections are the GC events that started in it. */
     private record Phase(String name, Instant youngStart, Instant fullStart, Instant end) {
         void report(List<RecordedEvent> events) {
-            List<RecordedEvent> youngs = new ArrayList<>();
-            List<RecordedEvent> fulls = new ArrayList<>();
-            for (RecordedEvent e : events) {
-                if (!e.getEventType().getName().equals("jdk.GarbageCollection")) {
-                    continue;
-                }
-                Instant t = e.getStartTime();
-                if (!t.isBefore(youngStart) && t.isBefore(fullStart)) {
-                    youngs.add(e);
-                } else if (!t.isBefore(fullStart) && t.isBefore(end)) {
-                    fulls.add(e);
-                }
-            }
             System.out.println("RESULT " + name + ": young collections (garbage allocation)");
-            print(youngs);
+            print(between(events, youngStart, fullStart));
             System.out.println("RESULT " + name + ": full collections (System.gc())");
-            print(fulls);
+            print(between(events, fullStart, end));
         }
 
-        private static void print(List<RecordedEvent> es) {
+        /** The collections that started in {@code [from, to)}. */
+        static List<RecordedEvent> between(List<RecordedEvent> events, Instant from, Instant to) {
+            List<RecordedEvent> out = new ArrayList<>();
+            for (RecordedEvent e : events) {
+                Instant t = e.getStartTime();
+                if (e.getEventType().getName().equals("jdk.GarbageCollection") && !t.isBefore(from) && t.isBefore(to)) {
+                    out.add(e);
+                }
+            }
+            return out;
+        }
+
+        static void print(List<RecordedEvent> es) {
+            double sum = 0;
             List<Double> pauses = new ArrayList<>();
             for (RecordedEvent e : es) {
                 double pause = ms(e.getDuration("sumOfPauses"));
@@ -170,12 +184,13 @@ public final class SpanMetadataCost {
                         ms(e.getDuration()));
                 if (pause > 0) {
                     pauses.add(pause);
+                    sum += pause;
                 }
             }
             if (!pauses.isEmpty()) {
                 pauses.sort(null);
-                System.out.printf("  pauses: min %.3f ms, median %.3f ms, max %.3f ms over %d collections%n",
-                        pauses.getFirst(), pauses.get(pauses.size() / 2), pauses.getLast(), pauses.size());
+                System.out.printf("  pauses: min %.3f ms, median %.3f ms, max %.3f ms, total %.3f ms over %d collections%n",
+                        pauses.getFirst(), pauses.get(pauses.size() / 2), pauses.getLast(), sum, pauses.size());
             }
         }
     }
@@ -201,6 +216,22 @@ public final class SpanMetadataCost {
         return new Phase(name, youngStart, fullStart, end);
     }
 
+    /**
+     * The first {@code lines} lines of the Java heap's class histogram (live objects: it runs a
+     * full collection), through the DiagnosticCommand MBean ({@code jcmd GC.class_histogram}).
+     */
+    private static void printHistogram(int lines) throws Exception {
+        Object out = ManagementFactory.getPlatformMBeanServer().invoke(
+                new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "gcClassHistogram",
+                new Object[] {new String[0]}, new String[] {String[].class.getName()});
+        String[] rows = out.toString().split("\n");
+        System.out.println("# class histogram with the spans (first " + lines + " rows):");
+        for (int i = 0; i < Math.min(lines + 2, rows.length); i++) {
+            System.out.println("# " + rows[i]);
+        }
+        System.out.println("# " + rows[rows.length - 1]);
+    }
+
     /** Lets a collection that ended just now be stamped before the phase boundary. */
     private static void settle() {
         try {
@@ -213,16 +244,40 @@ public final class SpanMetadataCost {
     /** A sink the garbage loop writes to, so that the allocations are not eliminated. */
     static volatile Object sink;
 
-    /** Allocates short-lived garbage until the first collector (the young one) has run {@code n} more times. */
+    /**
+     * The collector that runs young collections: G1's "G1 Young Generation", Parallel's "PS
+     * Scavenge", Serial's "Copy", generational ZGC's "ZGC Minor Cycles"; the first one otherwise.
+     */
+    private static GarbageCollectorMXBean youngCollector() {
+        List<GarbageCollectorMXBean> beans = ManagementFactory.getGarbageCollectorMXBeans();
+        for (GarbageCollectorMXBean b : beans) {
+            String n = b.getName();
+            if (n.contains("Young") || n.contains("Scavenge") || n.equals("Copy") || n.contains("Minor Cycles")) {
+                return b;
+            }
+        }
+        return beans.getFirst();
+    }
+
+    /**
+     * Allocates short-lived garbage until the young collector has run {@code n} more times (or a
+     * minute has passed: then says so).
+     */
     private static void youngGcs(int n) {
-        GarbageCollectorMXBean youngBean = ManagementFactory.getGarbageCollectorMXBeans().getFirst();
+        GarbageCollectorMXBean young = youngCollector();
         Object[] ring = new Object[256]; // 1 MiB survives each collection: a little live young data
-        long target = youngBean.getCollectionCount() + n;
+        long target = young.getCollectionCount() + n;
+        long deadline = System.nanoTime() + 60_000_000_000L;
         int i = 0;
-        while (youngBean.getCollectionCount() < target) {
+        while (young.getCollectionCount() < target) {
             ring[i++ & 255] = new byte[4096];
             if ((i & 1023) == 0) {
                 sink = ring;
+                if (System.nanoTime() > deadline) {
+                    System.out.println("# " + young.getName() + " ran " + (n - (target - young.getCollectionCount()))
+                            + " of " + n + " collections in a minute: going on");
+                    return;
+                }
             }
         }
     }
