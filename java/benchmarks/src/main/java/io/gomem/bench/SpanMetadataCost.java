@@ -2,6 +2,8 @@ package io.gomem.bench;
 
 import io.gomem.GoHeap;
 import io.gomem.stats.MemStats;
+import jdk.jfr.EventType;
+import jdk.jfr.FlightRecorder;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingFile;
@@ -82,15 +84,24 @@ public final class SpanMetadataCost {
         System.out.println("# vm.overcommit_memory = " + readFirstLine("/proc/sys/vm/overcommit_memory")
                 + "; load average " + readFirstLine("/proc/loadavg") + "; collectors: " + ManagementFactory.getGarbageCollectorMXBeans().stream().map(GarbageCollectorMXBean::getName).toList());
 
-        Recording gcEvents = new Recording();
-        gcEvents.enable("jdk.GarbageCollection").withThreshold(Duration.ZERO);
-        gcEvents.start();
         List<Phase> phases = new ArrayList<>();
-
         long[] addrs = new long[spans];
         GoHeap heap = GoHeap.builder().memoryLimit(Long.MAX_VALUE).build(); // no scavenging: nothing is resident anyway
         heap.free(heap.allocate(size)); // the heap's first arena and tables exist before the baseline
+        heap.memStats();
         youngGcs(3); // warm the garbage loop
+
+        // Only the collections: an event type left at its defaults would be recorded too, gomem's
+        // own (one io.gomem.SpanRefill per span made here) included.
+        Recording gcEvents = new Recording();
+        for (EventType t : FlightRecorder.getFlightRecorder().getEventTypes()) {
+            gcEvents.disable(t.getName());
+        }
+        for (String gomem : List.of("io.gomem.SpanRefill", "io.gomem.HeapGrow", "io.gomem.Scavenge", "io.gomem.MemStats")) {
+            gcEvents.disable(gomem); // if not registered yet
+        }
+        gcEvents.enable("jdk.GarbageCollection").withThreshold(Duration.ZERO);
+        gcEvents.start();
         System.out.println("# young collector: " + youngCollector().getName());
 
         long usedWithout = usedAfterFullGc();
