@@ -12,8 +12,10 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Java-heap bytes of the heap's metadata records, computed from the object layout of the running
- * JVM rather than estimated: a span record with its bitmaps, a P cache with its arrays, an arena's
- * spans table, the flat spans table, the page allocator's bitmaps and summaries.
+ * JVM rather than estimated: a span record with its bitmaps, a P cache with its arrays, a span
+ * class's central, an arena's spans table, the flat spans table, the page allocator's bitmaps and
+ * summaries. Each record's method names the objects it counts; what they point to that is counted
+ * elsewhere (spans from a cache, the heap) is not counted again.
  *
  * <h2>How the sizes are computed</h2>
  * An object's size is its header, its fields as HotSpot lays them out, rounded up to the object
@@ -32,8 +34,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * and no fields the VM injects (none of the heap's classes has either). No {@code Unsafe}.
  *
  * <p>{@code MetadataSizeTest} checks every figure against JOL's measurement (the VM's own
- * {@code Instrumentation.getObjectSize}), so a field added to a record, or a VM whose layout the
- * model does not know, fails there.
+ * {@code Instrumentation.getObjectSize}, and JOL's walk of everything a record reaches). A field
+ * added to a record is counted without a change here; an array or object a record comes to own
+ * must be added to its method, and the test fails until it is, as it does on a VM layout the model
+ * does not know. Checked with compressed and plain references, compact object headers, no
+ * compressed class pointers, and 16- and 32-byte alignment (JDK 25).
  *
  * <h2>Cost</h2>
  * The first call reads the VM options (40 to 60 ms in a fresh JVM, measured: the platform
@@ -205,11 +210,70 @@ final class Metadata {
     }
 
     /**
+     * {@link #cacheBytes(MCache)} of a cache as built: every cache has the same arrays, of lengths
+     * fixed by the size-class table, so this is every cache's figure.
+     */
+    static long cacheBytes() {
+        int classes = SizeClasses.NUM_SPAN_CLASSES + 1;
+        return instanceBytes(MCache.class) + arrayBytes(MSpan.class, classes) + 2 * arrayBytes(long.class, classes)
+                + arrayBytes(MSpan.class, MCache.LARGE_MAX_PAGES + 1);
+    }
+
+    /**
+     * Java-heap bytes of a span class's {@link MCentral} with no partial span beyond the sixteen an
+     * empty {@link java.util.ArrayDeque} holds: the object, its lock (a {@link SpinLock} and its
+     * AQS sync object, no waiter queued) and its partial-span deque with its 17-slot array (JDK
+     * 9 and later). The deque's array grows with the partial spans, by a reference each (not
+     * counted here: the array is private to java.base). Not the spans.
+     */
+    static long centralBytes() {
+        return instanceBytes(MCentral.class) + instanceBytes(SpinLock.class) + instanceBytes(SYNC)
+                + instanceBytes(java.util.ArrayDeque.class) + arrayBytes(Object.class, 16 + 1);
+    }
+
+    /** ReentrantLock's nonfair sync, the object every SpinLock holds. */
+    private static final Class<?> SYNC = syncClass();
+
+    private static Class<?> syncClass() {
+        try {
+            return Class.forName("java.util.concurrent.locks.ReentrantLock$NonfairSync");
+        } catch (ClassNotFoundException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /**
      * Java-heap bytes of arena {@code a}'s metadata: the {@link MHeap.HeapArena} object and its
      * spans table (one reference per 8 KiB page: 8 192 for a 64 MiB arena). Not the spans.
      */
     static long arenaBytes(MHeap.HeapArena a) {
         return instanceBytes(MHeap.HeapArena.class) + arrayBytes(MSpan.class, a.spans.length);
+    }
+
+    /** {@link #arenaBytes(MHeap.HeapArena)} of every arena: its spans table has one entry per page. */
+    static long arenaBytes() {
+        return instanceBytes(MHeap.HeapArena.class) + arrayBytes(MSpan.class, MHeap.PAGES_PER_ARENA);
+    }
+
+    /**
+     * Java-heap bytes the page allocator adds per 4 MiB chunk as a contiguous heap grows, rounded
+     * up: the chunk's bitmaps (16 longs) and its share of the summary entries above it (one long
+     * at the leaf level, an eighth of one at the next, ...), with their share of the 512-long leaf
+     * pages' headers and of the middle arrays. An estimate for a heap of many chunks; the exact
+     * figure of a page allocator, with its fixed top arrays (about 18 KiB) and whole leaf pages,
+     * is {@link #pageAllocBytes}.
+     */
+    static long chunkBytes() {
+        int leafLongs = 1 << PageAlloc.Sparse.LEAF_BITS;
+        double perLong = (double) arrayBytes(long.class, leafLongs) / leafLongs;
+        double bitmapLongs = 2 * PallocBits.WORDS;
+        long longsPerMid = 1L << (PageAlloc.Sparse.LEAF_BITS + PageAlloc.Sparse.MID_BITS); // a middle array's leaves
+        double bytes = bitmapLongs * perLong // the chunk's bitmaps
+                + bitmapLongs * arrayBytes(long[].class, 1 << PageAlloc.Sparse.MID_BITS) / longsPerMid; // its middle array's share
+        for (int l = 0; l < PageAlloc.LEVELS; l++) {
+            bytes += perLong / (1L << (PageAlloc.LEVEL_SHIFT[l] - PageAlloc.CHUNK_SHIFT)); // one summary per 8^(LEAF-l) chunks
+        }
+        return (long) Math.ceil(bytes);
     }
 
     /**

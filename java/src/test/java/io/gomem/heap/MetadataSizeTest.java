@@ -209,6 +209,7 @@ class MetadataSizeTest {
         // arrays, and the shared EMPTY span every class slot starts with.
         MCache fresh = new MCache(null, 0);
         assertEquals(jol(fresh) - jol(MCache.EMPTY), Metadata.cacheBytes(fresh));
+        assertEquals(jol(fresh) - jol(MCache.EMPTY), Metadata.cacheBytes());
         // A working cache, object by object (its graph reaches the whole heap).
         core.allocateRaw(64);
         MCache c = core.slots[0];
@@ -225,8 +226,20 @@ class MetadataSizeTest {
     void arena() {
         MHeap.HeapArena a = new MHeap.HeapArena(0);
         assertEquals(jol(a), Metadata.arenaBytes(a));
+        assertEquals(jol(a), Metadata.arenaBytes());
         report("MHeap.HeapArena (spans table of " + a.spans.length + " pages)", Metadata.arenaBytes(a));
         report("HeapCore.ARENA_META_BYTES (the estimate)", HeapCore.ARENA_META_BYTES);
+    }
+
+    @Test
+    void central() {
+        // A central of no heap, so that JOL's walk stops at it: the object, its lock, its deque.
+        MCentral c = new MCentral(null, SizeClasses.spanClass(5, true), 5);
+        assertEquals(jol(c), Metadata.centralBytes());
+        report("MCentral (lock, empty partial deque)", Metadata.centralBytes());
+        // The central of a working heap holds the same, plus spans (counted as spans).
+        MCentral used = core.heap.central[SizeClasses.spanClass(5, true)];
+        assertEquals(shallow(used), Metadata.instanceBytes(MCentral.class));
     }
 
     @Test
@@ -245,20 +258,27 @@ class MetadataSizeTest {
         report("PageAlloc, empty", Metadata.pageAllocBytes(p));
         long base = 0x00c0L << 32;
         long grown = 0;
+        double lastPerChunk = 0;
         for (long chunks : new long[] {1, 31, 480, 512, 15360}) {
             long before = Metadata.pageAllocBytes(p);
             p.grow(base + grown * PageAlloc.CHUNK_BYTES, chunks * PageAlloc.CHUNK_BYTES);
             grown += chunks;
             long bytes = Metadata.pageAllocBytes(p);
             assertEquals(jol(p), bytes, grown + " chunks");
+            lastPerChunk = (double) (bytes - before) / chunks;
             report("PageAlloc, " + grown + " chunks (" + (grown * 4) + " MiB)", bytes);
             report("  per chunk of the last " + chunks, (bytes - before) / chunks);
         }
+        // The amortized figure: what the last 15 360 chunks (60 GiB) cost each, within 2 bytes
+        // (they found the higher summary levels' leaf pages already there; the figure counts a share).
+        assertTrue(Metadata.chunkBytes() >= lastPerChunk && Metadata.chunkBytes() < lastPerChunk + 2,
+                Metadata.chunkBytes() + " vs " + lastPerChunk + " measured per chunk");
         // A second range far away: new middle and leaf pages at every level.
         p.grow(base << 4, PageAlloc.CHUNK_BYTES);
         assertEquals(jol(p), Metadata.pageAllocBytes(p));
         report("PageAlloc, + 1 chunk 12 TiB higher", Metadata.pageAllocBytes(p));
         report("HeapCore.CHUNK_META_BYTES (the estimate per chunk)", HeapCore.CHUNK_META_BYTES);
+        report("Metadata.chunkBytes() (per chunk, amortized)", Metadata.chunkBytes());
 
         // The heap's own page allocator: its graph less the heap lock it was given.
         core.allocateRaw(64);
