@@ -277,12 +277,13 @@ final class Metadata {
     }
 
     /**
-     * Java-heap bytes of the flat spans table of {@code t} (one reference per 8 KiB page from the
-     * heap's first arena to its newest, up to 64 GiB of address space): the array only, since the
-     * {@link SpanTable} object is the {@link HeapCore} itself. Reads the volatile {@code flat} once.
+     * Java-heap bytes of a flat spans table {@code flat} (one reference per 8 KiB page from the
+     * heap's first arena to its newest, up to 64 GiB of address space): the array alone. It takes
+     * the array rather than its holder so that it does not depend on which object publishes the
+     * table (here {@link SpanTable#flat}, a volatile field: read it once and pass it).
      */
-    static long spanTableBytes(SpanTable t) {
-        return arrayBytes(MSpan.class, t.flat.length);
+    static long spanTableBytes(MSpan[] flat) {
+        return arrayBytes(MSpan.class, flat.length);
     }
 
     /**
