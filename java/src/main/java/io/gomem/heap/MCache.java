@@ -84,9 +84,31 @@ final class MCache extends MCacheOwnerPad {
      * Go counts at refill the same way).
      */
     private final MStats stats;
+    /**
+     * Lease holder only, per span class, not yet counted: slots handed out by spans that were
+     * swept in place since, and slots those sweeps reclaimed. An in-place sweep happens every
+     * span's worth of allocations; counting it into the shared counters each time (their atomics)
+     * cost 1–2 ns per pair at 256 B, so it is kept here until the class's span leaves the cache or
+     * a reader flushes the cache. Both halves go out together ({@link #countAllocs}), so a
+     * snapshot lags by what this P did since, and stays consistent.
+     */
+    final long[] allocs = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
+    final long[] sweptInPlace = new long[SizeClasses.NUM_SPAN_CLASSES + 1];
     /** Lease holder only. Tiny objects handed out (a malloc and a free at once, as Go counts them), and how many are counted. */
     private long tinyObjects;
     private long tinyObjectsCounted;
+    /**
+     * Lease holder only, not yet counted: large objects served from kept spans and their bytes,
+     * large objects whose spans were kept at free and their bytes, and the change in kept spans.
+     * Counted with the rest by {@link #flushCounts} (before a kept span goes back to the heap, whose
+     * count of kept spans must not run ahead of this cache's): the kept-span path stays free of
+     * the shared counters' atomics.
+     */
+    private long largeAllocs;
+    private long largeAllocBytes;
+    private long largeFrees;
+    private long largeFreeBytes;
+    private long keptDelta;
 
     // Tiny allocator state: lease holder only.
     private long tiny;
@@ -175,7 +197,13 @@ final class MCache extends MCacheOwnerPad {
     /** Counts what the span cached for {@code spanClass} handed out since it was last counted. */
     void countAllocs(int spanClass) {
         MSpan s = alloc[spanClass];
-        stats.countMallocs(spanClass, s.allocCount - s.cachedAllocCount, s.elemSize);
+        long handedOut = allocs[spanClass] + s.allocCount - s.cachedAllocCount;
+        long reclaimed = sweptInPlace[spanClass];
+        if (handedOut != 0 || reclaimed != 0) {
+            stats.countSweep(spanClass, handedOut, reclaimed, SizeClasses.classSize(MStats.sizeClassOf(spanClass)));
+        }
+        allocs[spanClass] = 0;
+        sweptInPlace[spanClass] = 0;
         s.cachedAllocCount = s.allocCount;
     }
 
@@ -190,9 +218,19 @@ final class MCache extends MCacheOwnerPad {
                 countAllocs(sc);
             }
         }
-        if (tinyObjects != tinyObjectsCounted) {
-            stats.count(MStats.TINY_OBJECTS, tinyObjects - tinyObjectsCounted);
+        if (tinyObjects != tinyObjectsCounted || largeAllocs != 0 || largeFrees != 0 || keptDelta != 0) {
+            int g = stats.begin();
+            stats.add(g, MStats.TINY_OBJECTS, tinyObjects - tinyObjectsCounted);
+            stats.add(g, MStats.LARGE_ALLOCS, largeAllocs);
+            stats.add(g, MStats.LARGE_ALLOC_BYTES, largeAllocBytes);
+            stats.add(g, MStats.LARGE_FREES, largeFrees);
+            stats.add(g, MStats.LARGE_FREE_BYTES, largeFreeBytes);
+            stats.add(g, MStats.LARGE_KEPT_SPANS, keptDelta);
+            stats.add(g, MStats.LIVE_OBJECTS, largeAllocs - largeFrees);
+            stats.add(g, MStats.LIVE_BYTES, largeAllocBytes - largeFreeBytes);
+            stats.end(g);
             tinyObjectsCounted = tinyObjects;
+            largeAllocs = largeAllocBytes = largeFrees = largeFreeBytes = keptDelta = 0;
         }
     }
 
@@ -360,8 +398,8 @@ final class MCache extends MCacheOwnerPad {
     /** Sweeps the span cached for {@code spanClass} where it is: its allocations counted first, its reclaimed slots after. */
     private void sweepInPlace(int spanClass) {
         MSpan s = alloc[spanClass];
-        countAllocs(spanClass);
-        stats.countFrees(spanClass, s.sweep(), s.elemSize);
+        allocs[spanClass] += s.allocCount - s.cachedAllocCount; // before the sweep changes allocCount
+        sweptInPlace[spanClass] += s.sweep();
         s.cachedAllocCount = s.allocCount;
     }
 
@@ -381,13 +419,9 @@ final class MCache extends MCacheOwnerPad {
         largeKeptPages -= npages;
         largeKeptSpans--;
         s.initLarge(s.base, s.npages, size, 0, true);
-        int g = stats.begin();
-        stats.add(g, MStats.LARGE_KEPT_SPANS, -1);
-        stats.add(g, MStats.LARGE_ALLOCS, 1);
-        stats.add(g, MStats.LARGE_ALLOC_BYTES, size);
-        stats.add(g, MStats.LIVE_OBJECTS, 1);
-        stats.add(g, MStats.LIVE_BYTES, size);
-        stats.end(g);
+        keptDelta--;
+        largeAllocs++;
+        largeAllocBytes += size;
         return s;
     }
 
@@ -405,18 +439,15 @@ final class MCache extends MCacheOwnerPad {
         largeKept[np] = s;
         largeKeptPages += np;
         largeKeptSpans++;
-        int g = stats.begin();
-        stats.add(g, MStats.LARGE_KEPT_SPANS, 1);
-        stats.add(g, MStats.LARGE_FREES, 1);
-        stats.add(g, MStats.LARGE_FREE_BYTES, s.elemSize);
-        stats.add(g, MStats.LIVE_OBJECTS, -1);
-        stats.add(g, MStats.LIVE_BYTES, -s.elemSize);
-        stats.end(g);
+        keptDelta++;
+        largeFrees++;
+        largeFreeBytes += s.elemSize;
         return true;
     }
 
     /** Gives every kept large span back to the heap (lease held); returns the pages given back. */
     long releaseLarge() {
+        flushCounts(); // the heap uncounts each kept span it takes back: this cache's count of them goes first
         long pages = 0;
         for (int np = 1; np <= LARGE_MAX_PAGES; np++) {
             for (MSpan s = largeKept[np]; s != null; ) {

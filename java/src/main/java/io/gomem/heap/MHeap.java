@@ -125,9 +125,13 @@ public final class MHeap implements SpanSource {
     private long curEnd;
     private final ArrayDeque<MSpan> spanPool = new ArrayDeque<>();
     private long spansInUse;
-    /** Java-heap bytes of the span records in use and in {@link #spanPool} ({@link Metadata#spanBytes}). */
-    private long spanMetaInUse;
-    private long spanMetaPooled;
+    /**
+     * Span records in use, and in {@link #spanPool}, that carry tiny masks (a span that once served
+     * the tiny class keeps them): a record's Java-heap size is fixed but for those masks, so these
+     * counts and {@link #spansInUse} / the pool's size give the bytes the records take.
+     */
+    private long maskedInUse;
+    private long maskedPooled;
     private long mappedBytes;
     /** Bytes of OS pages inside in-use spans returned to the OS (see {@link MSpan#releasedMask}). */
     private long spanReleasedBytes;
@@ -269,7 +273,7 @@ public final class MHeap implements SpanSource {
             }
             setSpans(base, npages, s);
             spansInUse++;
-            spanMetaInUse += Metadata.spanBytes(s);
+            maskedInUse += s.tinyMasks != null ? 1 : 0;
             stats.count(MStats.SPANS + spanClass, 1);
             if (CHECK) {
                 checkSpanLocked(s, base, npages, true);
@@ -304,7 +308,7 @@ public final class MHeap implements SpanSource {
             s.initLarge(base, npages, size, off, !clean);
             setSpans(base, npages, s);
             spansInUse++;
-            spanMetaInUse += Metadata.spanBytes(s);
+            maskedInUse += s.tinyMasks != null ? 1 : 0;
             int g = stats.begin();
             stats.add(g, MStats.LARGE_ALLOCS, 1);
             stats.add(g, MStats.LARGE_ALLOC_BYTES, size);
@@ -370,15 +374,15 @@ public final class MHeap implements SpanSource {
         } else {
             pageAlloc.free(s.base, s.npages);
         }
-        long meta = Metadata.spanBytes(s);
-        spanMetaInUse -= meta;
+        boolean masked = s.tinyMasks != null;
+        maskedInUse -= masked ? 1 : 0;
         s.smallSlots = 0;
         s.state = MSpan.STATE_FREE;
         spansInUse--;
         if (spanPool.size() < 4096) {
             s.next = s.prev = null;
             spanPool.push(s);
-            spanMetaPooled += meta;
+            maskedPooled += masked ? 1 : 0;
         }
         if (CHECK) {
             checkSpanLocked(s, s.base, s.npages, false);
@@ -421,9 +425,9 @@ public final class MHeap implements SpanSource {
                 }
             }
         }
-        if (spanMetaInUse < 0 || spanMetaPooled < 0 || spansInUse < 0) {
-            throw new IllegalStateException("mheap counters: spans " + spansInUse + ", span metadata in use " + spanMetaInUse
-                    + ", pooled " + spanMetaPooled);
+        if (spansInUse < 0 || maskedInUse < 0 || maskedInUse > spansInUse || maskedPooled < 0 || maskedPooled > spanPool.size()) {
+            throw new IllegalStateException("mheap counters: spans " + spansInUse + ", with tiny masks " + maskedInUse
+                    + ", pooled " + spanPool.size() + " (with masks " + maskedPooled + ")");
         }
     }
 
@@ -545,7 +549,7 @@ public final class MHeap implements SpanSource {
         if (s == null) {
             return new MSpan();
         }
-        spanMetaPooled -= Metadata.spanBytes(s);
+        maskedPooled -= s.tinyMasks != null ? 1 : 0;
         return s;
     }
 
@@ -732,7 +736,8 @@ public final class MHeap implements SpanSource {
             return new MStats.Counters(mappedBytes, pageAlloc.totalPages(), pageAlloc.inUsePages(),
                     pageAlloc.scavengedPages(), spansInUse, reserved, reserved / ARENA_BYTES,
                     os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
-                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, spanMetaInUse, spanMetaPooled, stats.cut());
+                    os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, maskedInUse, spanPool.size(), maskedPooled,
+                    flat.length, stats.cut());
         } finally {
             lock.unlock();
         }
@@ -824,8 +829,9 @@ public final class MHeap implements SpanSource {
                 throw new IllegalStateException("pages of live spans " + spanPages + " != pages in use "
                         + pageAlloc.inUsePages());
             }
-            if (spanMetaInUse < 0 || spanMetaPooled < 0) {
-                throw new IllegalStateException("span metadata bytes in use " + spanMetaInUse + ", pooled " + spanMetaPooled);
+            if (maskedInUse < 0 || maskedInUse > spansInUse || maskedPooled < 0 || maskedPooled > spanPool.size()) {
+                throw new IllegalStateException("span records with tiny masks: " + maskedInUse + " of " + spansInUse
+                        + " in use, " + maskedPooled + " of " + spanPool.size() + " pooled");
             }
             os.checkInvariants();
         }

@@ -106,7 +106,7 @@ final class MSpan {
     long allocCache;
     final long[] allocBits = new long[SizeClasses.MAX_OBJECTS_PER_SPAN / 64];
     int allocCount;
-    /** The owning MCache's lease holder only: allocCount when last counted into MCache.allocs. */
+    /** The owning MCache's lease holder only: allocCount when last counted (MCache#countAllocs). */
     int cachedAllocCount;
     /** True if the span's memory may hold old data, so zeroed allocations must clear it. */
     boolean needZero;

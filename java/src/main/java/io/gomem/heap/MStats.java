@@ -134,6 +134,19 @@ final class MStats {
         }
     }
 
+    /**
+     * An in-place sweep of a cached span of class {@code sc}: {@code handedOut} slots it handed
+     * out since last counted, then {@code reclaimed} slots the sweep freed, in one section.
+     */
+    void countSweep(int sc, long handedOut, long reclaimed, long size) {
+        int g = begin();
+        add(g, MALLOCS + sc, handedOut);
+        add(g, FREES + sc, reclaimed);
+        add(g, LIVE_OBJECTS, handedOut - reclaimed);
+        add(g, LIVE_BYTES, (handedOut - reclaimed) * size);
+        end(g);
+    }
+
     /** A large object of {@code size} bytes allocated ({@code +1}) or freed ({@code -1}). */
     void countLarge(int sign, long size) {
         int g = begin();
@@ -185,7 +198,8 @@ final class MStats {
      */
     record Counters(long mappedBytes, long totalPages, long pagesInUse, long scavengedPages,
                     long spansInUse, long reservedBytes, long arenas, long osReserved, long osPrepared, long osReady,
-                    long spanReleasedBytes, long spanMetaBytesInUse, long spanMetaBytesPooled, long[] counts) {
+                    long spanReleasedBytes, long maskedSpansInUse, long spansPooled, long maskedSpansPooled,
+                    long flatTablePages, long[] counts) {
 
         long count(int i) {
             return counts[i];
@@ -218,10 +232,15 @@ final class MStats {
     }
 
     /**
-     * A MemStats from one snapshot. {@code cacheBytes} and {@code otherMetaBytes} are the
-     * metadata outside spans; {@code memoryLimit} the soft limit in force.
+     * The Java-heap bytes of the heap's metadata, for a MemStats: a span record's, the tiny masks
+     * some records carry, the caches and centrals, and the rest (arenas' spans tables, the flat
+     * table, the page allocator). Measured from the running JVM's object layout ({@link Metadata}).
      */
-    static MemStats memStats(Counters k, long cacheBytes, long otherMetaBytes, long memoryLimit) {
+    record MetaBytes(long span, long tinyMasks, long caches, long other) {
+    }
+
+    /** A MemStats from one snapshot; {@code memoryLimit} is the soft limit in force. */
+    static MemStats memStats(Counters k, MetaBytes meta, long memoryLimit) {
         long[] c = k.counts();
         long[] bySizeMallocs = new long[SizeClasses.NUM_SIZE_CLASSES];
         long[] bySizeFrees = new long[SizeClasses.NUM_SIZE_CLASSES];
@@ -248,13 +267,13 @@ final class MStats {
         long heapInuse = (k.pagesInUse() << SizeClasses.PAGE_SHIFT) - k.spanReleasedBytes();
         long heapIdle = (k.freePages() << SizeClasses.PAGE_SHIFT) + k.spanReleasedBytes(); // the page allocator's count, not heapSys - heapInuse
         long heapReleased = (k.scavengedPages() << SizeClasses.PAGE_SHIFT) + k.spanReleasedBytes();
-        long mSpanInuse = k.spanMetaBytesInUse();
-        long mSpanSys = mSpanInuse + k.spanMetaBytesPooled();
-        long meta = mSpanSys + cacheBytes + otherMetaBytes;
-        long sys = k.osPrepared() + k.osReady() + meta; // the OS layer's count, not heapSys + the rest
-        long mappedReady = k.osReady() + meta;
+        long mSpanInuse = k.spansInUse() * meta.span() + k.maskedSpansInUse() * meta.tinyMasks();
+        long mSpanSys = mSpanInuse + k.spansPooled() * meta.span() + k.maskedSpansPooled() * meta.tinyMasks();
+        long metaAll = mSpanSys + meta.caches() + meta.other();
+        long sys = k.osPrepared() + k.osReady() + metaAll; // the OS layer's count, not heapSys + the rest
+        long mappedReady = k.osReady() + metaAll;
         return new MemStats(c[LIVE_BYTES], totalAlloc, heapSys, heapIdle, heapInuse, heapReleased, c[LIVE_OBJECTS],
-                mallocs, frees, mSpanInuse, mSpanSys, cacheBytes, cacheBytes, otherMetaBytes, sys, mappedReady,
+                mallocs, frees, mSpanInuse, mSpanSys, meta.caches(), meta.caches(), meta.other(), sys, mappedReady,
                 k.osReserved(), k.osPrepared(), k.osReady(), memoryLimit, bySize);
     }
 

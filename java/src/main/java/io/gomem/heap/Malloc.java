@@ -44,7 +44,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     static final long MAX_ALLOC = MHeap.MAX_ALLOC;
 
     private volatile MCache[] picks;
-    private volatile MSpan[] flat;
+    volatile MSpan[] flat;
     private long flatBase;
 
     final Procs procs;
@@ -476,14 +476,18 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
 
     // ───────────────────────────── statistics ─────────────────────────────
 
-    /** Estimated Java-heap bytes of one MCache (see {@link Metadata}). */
-    private long cacheBytes() {
-        return procs.procs() * Metadata.cacheBytes() + Metadata.centralBytes() * MStats.NSC;
-    }
-
-    /** Metadata outside spans and caches: the arenas' spans tables and the page allocator's chunks. */
-    private static long otherMetaBytes(MStats.Counters k) {
-        return k.arenas() * Metadata.arenaBytes() + (k.mappedBytes() / PageAlloc.CHUNK_BYTES) * Metadata.chunkBytes();
+    /**
+     * The Java-heap bytes of this heap's metadata, measured from the JVM's object layout
+     * ({@link Metadata}): a span record (and the tiny masks some carry), the P caches with the
+     * centrals, and the rest: the arenas' spans tables, the flat table, the page allocator's
+     * chunks (Go counts the last in OtherSys too).
+     */
+    private MStats.MetaBytes metaBytes(MStats.Counters k) {
+        long masks = Metadata.arrayBytes(int.class, SizeClasses.classObjects(SizeClasses.TINY_SIZE_CLASS));
+        long caches = procs.procs() * Metadata.cacheBytes() + Metadata.centralBytes() * (central.length - 1);
+        long other = k.arenas() * Metadata.arenaBytes() + Metadata.arrayBytes(MSpan.class, k.flatTablePages())
+                + (k.mappedBytes() / PageAlloc.CHUNK_BYTES) * Metadata.chunkBytes();
+        return new MStats.MetaBytes(Metadata.spanBytes(), masks, caches, other);
     }
 
     /**
@@ -521,7 +525,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     private MemStats memStatsOf(MStats.Counters k) {
-        return MStats.memStats(k, cacheBytes(), otherMetaBytes(k), heap.scavenger.softLimit);
+        return MStats.memStats(k, metaBytes(k), heap.scavenger.softLimit);
     }
 
     @Override

@@ -18,10 +18,14 @@ import java.util.List;
  * </ul>
  * {@link #checkInvariants()} checks them.
  *
- * <p>Counting as Go does: a small object counts from its allocation to its free (frees are
- * counted when its span is swept; a snapshot sweeps first, so frees done before it are in);
- * objects under 16 bytes that share a tiny block count as a malloc and a free at once, and the
- * block counts as one object while any of them is live.
+ * <p>Counting as Go does: a small object counts from its allocation to its free, and a free is
+ * counted when its span is swept (by the span's owner, or the background thread within a
+ * second; {@code GoHeap.memStatsSwept()} sweeps first, so frees done before it are in); objects
+ * under 16 bytes that share a tiny block count as a malloc and a free at once, and the block
+ * counts as one object while any of them is live. Each side of every invariant above comes from
+ * a different count (HeapObjects from a gauge of live objects, Mallocs and Frees from per-class
+ * counts; HeapIdle from the page allocator, HeapSys from the mapped bytes; Sys from the OS
+ * layer), so a check can fail.
  *
  * @param heapAlloc     bytes of live heap objects (slot sizes for small objects)
  * @param totalAlloc    cumulative bytes allocated

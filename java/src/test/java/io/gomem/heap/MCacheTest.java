@@ -256,8 +256,23 @@ class MCacheTest {
         assertEquals(1, cache.refills);
         assertEquals(1, cache.sweepsInPlace);
         assertEquals(MSpan.IN_CACHE, s.where);
-        // Counted at the sweep: the span's allocations first, then what the sweep reclaimed.
+        // Kept by the cache at the sweep (no shared atomics every span's worth of pairs): nothing
+        // counted yet; a flush counts the span's allocations and what the sweep reclaimed together.
+        long[] c0 = stats.cut();
+        assertEquals(0, c0[MStats.MALLOCS + sc]);
+        assertEquals(0, c0[MStats.FREES + sc]);
+        assertEquals(n, cache.allocs[sc], "the allocations before the sweep, kept by the cache");
+        assertEquals(freed.size(), cache.sweptInPlace[sc]);
+        MSpan cached = cache.alloc[sc];
+        int sinceSweep = cached.allocCount - cached.cachedAllocCount;
+        cache.flushCounts();
         long[] c = stats.cut();
+        assertEquals(n + sinceSweep, c[MStats.MALLOCS + sc]);
+        assertEquals(0, cache.allocs[sc]);
+        assertEquals(0, cache.sweptInPlace[sc]);
+        c[MStats.MALLOCS + sc] -= sinceSweep; // compare with the figures at the sweep
+        c[MStats.LIVE_OBJECTS] -= sinceSweep;
+        c[MStats.LIVE_BYTES] -= sinceSweep * size;
         assertEquals(n, c[MStats.MALLOCS + sc]);
         assertEquals(freed.size(), c[MStats.FREES + sc]);
         assertEquals(n - freed.size(), c[MStats.LIVE_OBJECTS]);
@@ -581,6 +596,8 @@ class MCacheTest {
         assertTrue(cache.keepLarge(four));
         assertEquals(4, cache.largeKeptPages);
         assertEquals(1, cache.cachedSpans(), "a kept span counts as held");
+        assertEquals(0, stats.cut()[MStats.LARGE_KEPT_SPANS], "counted by the cache, not yet in the shared counters");
+        cache.flushCounts();
         long[] c = stats.cut();
         assertEquals(1, c[MStats.LARGE_KEPT_SPANS]);
         assertEquals(1, c[MStats.LARGE_FREES]);
@@ -605,6 +622,7 @@ class MCacheTest {
         assertTrue(again.needZero, "its memory holds the old object");
         assertEquals(0, again.largeOffset);
         assertEquals(MCache.LARGE_BUDGET_PAGES - 4, cache.largeKeptPages);
+        cache.flushCounts();
         c = stats.cut();
         assertEquals(2, c[MStats.LARGE_KEPT_SPANS]);
         assertEquals(6, c[MStats.LARGE_ALLOCS], "five counted by the fake heap, one by the reuse");

@@ -81,7 +81,7 @@ class MHeapTest {
     static List<Object> figures(MStats.Counters k) {
         return List.of(k.mappedBytes(), k.totalPages(), k.pagesInUse(), k.scavengedPages(), k.spansInUse(),
                 k.reservedBytes(), k.arenas(), k.osReserved(), k.osPrepared(), k.osReady(), k.spanReleasedBytes(),
-                k.spanMetaBytesInUse(), k.spanMetaBytesPooled(), Arrays.toString(k.counts()));
+                k.maskedSpansInUse(), k.spansPooled(), k.maskedSpansPooled(), k.flatTablePages(), Arrays.toString(k.counts()));
     }
 
     /** Checks that every page of {@code s} maps to it, and the pages around it do not. */
@@ -142,7 +142,7 @@ class MHeapTest {
         assertEquals(CHUNK / PAGE - npages, k.scavengedPages(), "the rest of the fresh chunk is scavenged");
         assertEquals(npages * PAGE, k.osReady());
         assertEquals(CHUNK - npages * PAGE, k.osPrepared());
-        assertEquals(Metadata.spanBytes(s), k.spanMetaBytesInUse());
+        assertEquals(s.tinyMasks != null ? 1 : 0, k.maskedSpansInUse(), "a span record with tiny masks is counted apart");
         heap.checkInvariants();
 
         long base = s.base;
@@ -155,8 +155,9 @@ class MHeapTest {
         assertEquals(0, k.count(MStats.SPANS + spanClass));
         assertEquals(CHUNK / PAGE - npages, k.scavengedPages(), "freed pages go back unscavenged");
         assertEquals(npages * PAGE, k.osReady(), "and stay Ready");
-        assertEquals(0, k.spanMetaBytesInUse());
-        assertEquals(Metadata.spanBytes(s), k.spanMetaBytesPooled(), "the span record is pooled");
+        assertEquals(0, k.maskedSpansInUse());
+        assertEquals(1, k.spansPooled(), "the span record is pooled");
+        assertEquals(s.tinyMasks != null ? 1 : 0, k.maskedSpansPooled());
         heap.checkInvariants();
 
         MSpan again = heap.allocSmallSpan(spanClass, sizeClass, npages);
@@ -431,8 +432,9 @@ class MHeapTest {
         assertEquals(100_000, k.count(MStats.LIVE_BYTES));
         assertEquals(25 * PAGE, k.osReady());
         assertEquals(CHUNK / PAGE - 25, k.scavengedPages());
-        assertEquals(Metadata.spanBytes(s1) + Metadata.spanBytes(s2) + Metadata.spanBytes(s3) + Metadata.spanBytes(big),
-                k.spanMetaBytesInUse());
+        assertEquals(4, k.spansInUse());
+        assertEquals((s1.tinyMasks != null ? 1 : 0) + (s2.tinyMasks != null ? 1 : 0) + (s3.tinyMasks != null ? 1 : 0)
+                + (big.tinyMasks != null ? 1 : 0), k.maskedSpansInUse());
         heap.checkInvariants();
 
         heap.freeSpan(s1);

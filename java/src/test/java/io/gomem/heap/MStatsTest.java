@@ -129,19 +129,21 @@ class MStatsTest {
         }
         long ready = mapped - prepared + (b == null ? 0 : b.osReadyDelta());
         return new MStats.Counters(mapped, pages, 2, scavenged, 1, 64L << 20, 1, (64L << 20) - mapped, prepared, ready, 0,
-                1000, 0, c);
+                0, 3, 1, 8192, c);
     }
+
+    static final MStats.MetaBytes META = new MStats.MetaBytes(552, 2064, 3300, 40_000);
 
     @Test
     void aSoundSnapshotKeepsEveryInvariant() {
-        MStats.memStats(counters(null), 3000, 500, Long.MAX_VALUE).checkInvariants();
+        MStats.memStats(counters(null), META, Long.MAX_VALUE).checkInvariants();
     }
 
     /** Every MemStats invariant can fail: its two sides are counted by different components. */
     @ParameterizedTest
     @MethodSource("brokenFigures")
     void everyInvariantCatchesAFigureCountedWrong(Broken b) {
-        MemStats m = MStats.memStats(counters(b), 3000, 500, Long.MAX_VALUE);
+        MemStats m = MStats.memStats(counters(b), META, Long.MAX_VALUE);
         IllegalStateException e = assertThrows(IllegalStateException.class, m::checkInvariants);
         assertTrue(e.getMessage().contains(b.message()), e.getMessage());
     }
@@ -152,6 +154,16 @@ class MStatsTest {
         Malloc m = Malloc.create(new OsMemory(), Malloc.Config.of(procs));
         Background.unregister(m); // the tests decide when spans are swept
         return m;
+    }
+
+    /** MSpanSys and friends are the records' measured sizes times their counts (the pool included). */
+    @Test
+    void metadataFiguresAreRecordsTimesTheirMeasuredSize() {
+        MemStats m = MStats.memStats(counters(null), META, Long.MAX_VALUE);
+        assertEquals(552, m.mSpanInuse(), "one span in use, no masks");
+        assertEquals(552 + 3 * 552 + 2064, m.mSpanSys(), "and three pooled, one of them with tiny masks");
+        assertEquals(3300, m.mCacheSys());
+        assertEquals(40_000, m.otherSys());
     }
 
     @Test
