@@ -84,6 +84,8 @@ final class MCache extends MCacheOwnerPad {
      * Go counts at refill the same way).
      */
     private final MStats stats;
+    /** This P's own counters in {@link #stats} (null for the stop-the-world sentinel, which never counts). */
+    final MStats.Shard shard;
     /**
      * Lease holder only, per span class, not yet counted: slots handed out by spans that were
      * swept in place since, and slots those sweeps reclaimed. An in-place sweep happens every
@@ -148,6 +150,7 @@ final class MCache extends MCacheOwnerPad {
         this.heap = heap;
         this.central = central;
         this.stats = stats;
+        this.shard = stats == null ? null : stats.newShard();
         this.id = id;
         java.util.Arrays.fill(alloc, EMPTY);
     }
@@ -200,7 +203,7 @@ final class MCache extends MCacheOwnerPad {
         long handedOut = allocs[spanClass] + s.allocCount - s.cachedAllocCount;
         long reclaimed = sweptInPlace[spanClass];
         if (handedOut != 0 || reclaimed != 0) {
-            stats.countSweep(spanClass, handedOut, reclaimed, SizeClasses.classSize(MStats.sizeClassOf(spanClass)));
+            MStats.countSweep(shard, spanClass, handedOut, reclaimed, SizeClasses.classSize(MStats.sizeClassOf(spanClass)));
         }
         allocs[spanClass] = 0;
         sweptInPlace[spanClass] = 0;
@@ -219,16 +222,17 @@ final class MCache extends MCacheOwnerPad {
             }
         }
         if (tinyObjects != tinyObjectsCounted || largeAllocs != 0 || largeFrees != 0 || keptDelta != 0) {
-            int g = stats.begin();
-            stats.add(g, MStats.TINY_OBJECTS, tinyObjects - tinyObjectsCounted);
-            stats.add(g, MStats.LARGE_ALLOCS, largeAllocs);
-            stats.add(g, MStats.LARGE_ALLOC_BYTES, largeAllocBytes);
-            stats.add(g, MStats.LARGE_FREES, largeFrees);
-            stats.add(g, MStats.LARGE_FREE_BYTES, largeFreeBytes);
-            stats.add(g, MStats.LARGE_KEPT_SPANS, keptDelta);
-            stats.add(g, MStats.LIVE_OBJECTS, largeAllocs - largeFrees);
-            stats.add(g, MStats.LIVE_BYTES, largeAllocBytes - largeFreeBytes);
-            stats.end(g);
+            MStats.Shard sh = shard;
+            sh.begin();
+            sh.add(MStats.TINY_OBJECTS, tinyObjects - tinyObjectsCounted);
+            sh.add(MStats.LARGE_ALLOCS, largeAllocs);
+            sh.add(MStats.LARGE_ALLOC_BYTES, largeAllocBytes);
+            sh.add(MStats.LARGE_FREES, largeFrees);
+            sh.add(MStats.LARGE_FREE_BYTES, largeFreeBytes);
+            sh.add(MStats.LARGE_KEPT_SPANS, keptDelta);
+            sh.add(MStats.LIVE_OBJECTS, largeAllocs - largeFrees);
+            sh.add(MStats.LIVE_BYTES, largeAllocBytes - largeFreeBytes);
+            sh.end();
             tinyObjectsCounted = tinyObjects;
             largeAllocs = largeAllocBytes = largeFrees = largeFreeBytes = keptDelta = 0;
         }
@@ -258,7 +262,7 @@ final class MCache extends MCacheOwnerPad {
             alloc[spanClass] = EMPTY; // if the exchange throws, we must not keep a span we gave back
             old = s;
         }
-        s = c.exchangeSpan(old);
+        s = c.exchangeSpan(old, shard);
         s.cachedAllocCount = s.allocCount;
         alloc[spanClass] = s;
         refills++;
@@ -505,7 +509,7 @@ final class MCache extends MCacheOwnerPad {
             if (s != EMPTY) {
                 countAllocs(sc);
                 alloc[sc] = EMPTY;
-                central[sc].uncacheSpan(s);
+                central[sc].uncacheSpan(s, shard);
             }
         }
     }

@@ -92,16 +92,24 @@ final class MCentral {
      * cache that empties and refills a span churn through the heap lock and the page allocator.
      */
     MSpan exchangeSpan(MSpan old) {
+        return exchangeSpan(old, null);
+    }
+
+    /**
+     * {@link #exchangeSpan(MSpan)} for a cache whose P's counters are {@code shard} (its lease
+     * held): the sweeps done here count there, with no atomic on the shared counters.
+     */
+    MSpan exchangeSpan(MSpan old, MStats.Shard shard) {
         MSpan got = null;
         lock.lock();
         try {
             drainNotified();
             if (old != null) {
-                fileLocked(old);
+                fileLocked(old, shard);
             }
             MSpan s;
             while ((s = partial.pollFirst()) != null) {
-                sweep(s);
+                sweep(s, shard);
                 if (s.allocCount < s.nelems) {
                     s.where = MSpan.IN_CACHE;
                     got = s;
@@ -154,18 +162,23 @@ final class MCentral {
 
     /** Takes back a span an MCache held (see {@link #exchangeSpan}). */
     void uncacheSpan(MSpan s) {
+        uncacheSpan(s, null);
+    }
+
+    /** {@link #uncacheSpan(MSpan)}, counting the sweep in {@code shard} (the caller's P's, lease held). */
+    void uncacheSpan(MSpan s, MStats.Shard shard) {
         lock.lock();
         try {
             drainNotified();
-            fileLocked(s);
+            fileLocked(s, shard);
         } finally {
             lock.unlock();
         }
     }
 
-    private void fileLocked(MSpan s) {
+    private void fileLocked(MSpan s, MStats.Shard shard) {
         assertLocked();
-        sweep(s);
+        sweep(s, shard);
         if (s.allocCount < s.nelems) {
             s.where = MSpan.IN_PARTIAL;
             partial.addFirst(s); // the most recently used span is handed out first
@@ -222,7 +235,7 @@ final class MCentral {
             int n = partial.size();
             for (int i = 0; i < n; i++) {
                 MSpan s = partial.pollFirst();
-                sweep(s);
+                sweep(s, null);
                 if (s.allocCount == 0) {
                     spans--;
                     freed++;
@@ -301,10 +314,18 @@ final class MCentral {
         s.next = s.prev = null;
     }
 
-    /** Sweeps {@code s} (lock held) and counts what it reclaimed. */
-    private void sweep(MSpan s) {
+    /** Sweeps {@code s} (lock held) and counts what it reclaimed: in {@code shard} if the caller holds a P, else in the shared counters. */
+    private void sweep(MSpan s, MStats.Shard shard) {
         assertLocked();
-        stats.countFrees(spanClass, s.sweep(), s.elemSize);
+        int n = s.sweep();
+        if (n == 0) {
+            return;
+        }
+        if (shard != null) {
+            MStats.countSweep(shard, spanClass, 0, n, s.elemSize);
+        } else {
+            stats.countFrees(spanClass, n, s.elemSize);
+        }
     }
 
     /** Spans of this class (cached, partial or full). */

@@ -87,6 +87,50 @@ class MStatsTest {
         assertTrue(cuts > 1000, "enough cuts raced the writers: " + cuts);
     }
 
+    /** The same for the Ps' own shards: one writer each (its lease holder), plain adds, a sequence number. */
+    @Test
+    void sectionsInThePsShardsNeverSplitAcrossCuts() throws Exception {
+        MStats s = new MStats();
+        int a = MStats.MALLOCS + 9;
+        int b = MStats.FREES + 9;
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> writers = new ArrayList<>();
+        for (int w = 0; w < 3; w++) {
+            MStats.Shard sh = s.newShard();
+            long seed = 100 + w;
+            writers.add(Thread.ofPlatform().start(() -> {
+                SplittableRandom r = new SplittableRandom(seed);
+                while (!stop.get()) {
+                    int v = r.nextInt(4) == 0 ? -1 : 1;
+                    sh.begin();
+                    sh.add(a, v);
+                    if (r.nextInt(8) == 0) {
+                        Thread.onSpinWait();
+                    }
+                    sh.add(b, v);
+                    sh.end();
+                }
+            }));
+        }
+        long cuts = 0;
+        long deadline = System.nanoTime() + 1_000_000_000L;
+        try {
+            while (System.nanoTime() < deadline) {
+                long[] c = s.cut();
+                assertEquals(c[a], c[b], "cut " + cuts + ": a shard's section was split between two cuts");
+                cuts++;
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : writers) {
+                t.join();
+            }
+        }
+        long[] c = s.cut();
+        assertEquals(c[a], c[b]);
+        assertTrue(cuts > 100, "enough cuts raced the writers (each waits for a section a descheduled writer left open): " + cuts);
+    }
+
     /** A sound snapshot, and a way to break each MemStats invariant with one figure counted apart. */
     record Broken(String name, Consumer<long[]> counts, long mappedDelta, long totalPagesDelta, long osReadyDelta,
                   long scavengedDelta, String message) {
