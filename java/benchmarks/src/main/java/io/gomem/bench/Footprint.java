@@ -322,8 +322,16 @@ public final class Footprint {
             List<byte[]> resident = new ArrayList<>();
             for (Mapping m : maps()) {
                 if (m.anonymous && m.perms.startsWith("rw")) {
+                    byte[] vec;
+                    try {
+                        vec = mincore(m.start, m.end - m.start);
+                    } catch (IllegalStateException gone) {
+                        // The JVM unmapped it after /proc/self/maps was read (a compiler thread's
+                        // stack, heap the GC gave back): nothing of it can be resident later.
+                        continue;
+                    }
                     ranges.add(new long[] {m.start, m.end});
-                    resident.add(mincore(m.start, m.end - m.start));
+                    resident.add(vec);
                 }
             }
             return new Baseline(ranges, resident, Footprint.rssAnon());
