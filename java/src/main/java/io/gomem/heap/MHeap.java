@@ -289,6 +289,11 @@ public final class MHeap implements SpanSource {
      * two); the object starts at {@code base + largeOffset}.
      */
     MSpan allocLarge(long size, long align) {
+        return allocLarge(size, align, null);
+    }
+
+    /** {@link #allocLarge(long, long)}, counted in {@code shard} (the caller's P's, its lease held) if not null. */
+    MSpan allocLarge(long size, long align, MStats.Shard shard) {
         if (size < 0 || size > MAX_ALLOC || align < 1 || align > MAX_ALLOC || (align & (align - 1)) != 0) {
             throw new IllegalArgumentException("large object of " + size + " B aligned to " + align
                     + ": size and alignment must be within 0.." + MAX_ALLOC + " and the alignment a power of two");
@@ -309,13 +314,7 @@ public final class MHeap implements SpanSource {
             setSpans(base, npages, s);
             spansInUse++;
             maskedInUse += s.tinyMasks != null ? 1 : 0;
-            int g = stats.begin();
-            stats.add(g, MStats.LARGE_ALLOCS, 1);
-            stats.add(g, MStats.LARGE_ALLOC_BYTES, size);
-            stats.add(g, MStats.LIVE_OBJECTS, 1);
-            stats.add(g, MStats.LIVE_BYTES, size);
-            stats.add(g, MStats.LARGE_PAGES, npages);
-            stats.end(g);
+            stats.countLargeSpan(shard, +1, size, npages);
             if (CHECK) {
                 checkSpanLocked(s, base, npages, true);
             }
@@ -328,9 +327,14 @@ public final class MHeap implements SpanSource {
     /** Returns a span's pages to the page allocator. */
     @Override
     public void freeSpan(MSpan s) {
+        freeSpan(s, null);
+    }
+
+    /** {@link #freeSpan(MSpan)}, counting a large object's free in {@code shard} (the caller's P's, its lease held) if not null. */
+    void freeSpan(MSpan s, MStats.Shard shard) {
         lock.lock();
         try {
-            freeSpanLocked(s, true);
+            freeSpanLocked(s, true, shard);
         } finally {
             lock.unlock();
         }
@@ -343,31 +347,28 @@ public final class MHeap implements SpanSource {
     void freeKeptLargeSpan(MSpan s) {
         lock.lock();
         try {
-            freeSpanLocked(s, false);
+            freeSpanLocked(s, false, null);
         } finally {
             lock.unlock();
         }
     }
 
-    private void freeSpanLocked(MSpan s, boolean countObject) {
+    private void freeSpanLocked(MSpan s, boolean countObject, MStats.Shard shard) {
         if (released) {
             return; // a free that raced with close: the pages are gone already
         }
-        int g = stats.begin();
-        if (s.state == MSpan.STATE_LARGE) {
-            if (countObject) {
-                stats.add(g, MStats.LARGE_FREES, 1);
-                stats.add(g, MStats.LARGE_FREE_BYTES, s.elemSize);
-                stats.add(g, MStats.LIVE_OBJECTS, -1);
-                stats.add(g, MStats.LIVE_BYTES, -s.elemSize);
-            } else {
-                stats.add(g, MStats.LARGE_KEPT_SPANS, -1); // a kept span: its object's free was counted when kept
-            }
-            stats.add(g, MStats.LARGE_PAGES, -s.npages);
+        if (s.state == MSpan.STATE_LARGE && countObject) {
+            stats.countLargeSpan(shard, -1, s.elemSize, s.npages);
         } else {
-            stats.add(g, MStats.SPANS + s.spanClass, -1);
+            int g = stats.begin();
+            if (s.state == MSpan.STATE_LARGE) {
+                stats.add(g, MStats.LARGE_KEPT_SPANS, -1); // a kept span: its object's free was counted when kept
+                stats.add(g, MStats.LARGE_PAGES, -s.npages);
+            } else {
+                stats.add(g, MStats.SPANS + s.spanClass, -1);
+            }
+            stats.end(g);
         }
-        stats.end(g);
         setSpans(s.base, s.npages, null);
         if (s.releasedMask != 0) {
             freeReleasedSpanPages(s);

@@ -219,6 +219,33 @@ final class MStats {
         end(g);
     }
 
+    /**
+     * A large object's span made ({@code sign} +1) or freed (−1) with its object of {@code size}
+     * bytes and {@code npages} pages: in {@code sh} when the caller holds that P's lease, else in
+     * the shared sets (the heap calls it under its lock, in the hold that changes the pages).
+     */
+    void countLargeSpan(Shard sh, int sign, long size, long npages) {
+        int objects = sign > 0 ? LARGE_ALLOCS : LARGE_FREES;
+        int bytes = sign > 0 ? LARGE_ALLOC_BYTES : LARGE_FREE_BYTES;
+        if (sh != null) {
+            sh.begin();
+            sh.add(objects, 1);
+            sh.add(bytes, size);
+            sh.add(LIVE_OBJECTS, sign);
+            sh.add(LIVE_BYTES, sign * size);
+            sh.add(LARGE_PAGES, sign * npages);
+            sh.end();
+        } else {
+            int g = begin();
+            add(g, objects, 1);
+            add(g, bytes, size);
+            add(g, LIVE_OBJECTS, sign);
+            add(g, LIVE_BYTES, sign * size);
+            add(g, LARGE_PAGES, sign * npages);
+            end(g);
+        }
+    }
+
     /** A large object of {@code size} bytes allocated ({@code +1}) or freed ({@code -1}). */
     void countLarge(int sign, long size) {
         int g = begin();

@@ -252,7 +252,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
                     ? c.reuseLarge((int) npages, size) : null;
             if (s == null) {
-                s = heap.allocLarge(size, align);
+                s = heap.allocLarge(size, align, c.shard); // counted in this P's shard: no shared atomics
             }
             long p = s.base + s.largeOffset;
             if (zero && s.needZero) {
@@ -366,9 +366,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                     throw longerThanBlock(addr, length, s.elemSize);
                 }
                 s.markLargeFree(addr);
-                if (s.npages > MCache.LARGE_MAX_PAGES || !keepLarge(s)) {
-                    heap.freeSpan(s);
-                }
+                freeLarge(s);
             }
             case MSpan.STATE_SMALL -> {
                 if (s.spanClass == SizeClasses.TINY_SPAN_CLASS) {
@@ -394,16 +392,20 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /**
-     * Offers a freed large span to this thread's own P cache, if its lease is free right now (a
-     * free never waits for a lease). True if the cache kept it.
+     * The span of a large object just freed: kept by this thread's own P cache if its lease is
+     * free right now (a free never waits for a lease) and it fits, else back to the heap, counted
+     * in that P's shard while the lease is held (in the shared counters without one).
      */
-    private boolean keepLarge(MSpan s) {
+    private void freeLarge(MSpan s) {
         MCache c = procs.tryLeaseOwn(Thread.currentThread().threadId());
         if (c == null) {
-            return false;
+            heap.freeSpan(s);
+            return;
         }
         try {
-            return c.keepLarge(s);
+            if (s.npages > MCache.LARGE_MAX_PAGES || !c.keepLarge(s)) {
+                heap.freeSpan(s, c.shard);
+            }
         } finally {
             c.release();
         }
