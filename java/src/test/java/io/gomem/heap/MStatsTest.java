@@ -45,26 +45,27 @@ class MStatsTest {
      * add +1 to counters A and B (or -1 to both) in one section; a reader cuts all the while. A
      * cut that saw A without B (a writer's set folded while it was inside) breaks A == B.
      */
-    @Test
-    void concurrentSectionsNeverSplitAcrossCuts() throws Exception {
-        MStats s = new MStats();
+    /** One writer's section: adds {@code v} to counters a and b, maybe pausing between the two adds. */
+    interface Section {
+        void write(int a, int b, long v, boolean pause);
+    }
+
+    /**
+     * Three writers, each with the section {@code writerFor} gives it, race a reader that cuts
+     * for a second; every cut must hold a == b. Returns the number of cuts.
+     */
+    private static long raceCuts(MStats s, java.util.function.IntFunction<Section> writerFor) throws Exception {
         int a = MStats.MALLOCS + 7;
         int b = MStats.FREES + 7;
         AtomicBoolean stop = new AtomicBoolean();
         List<Thread> writers = new ArrayList<>();
         for (int w = 0; w < 3; w++) {
+            Section section = writerFor.apply(w);
             long seed = w;
             writers.add(Thread.ofPlatform().start(() -> {
                 SplittableRandom r = new SplittableRandom(seed);
                 while (!stop.get()) {
-                    int v = r.nextInt(4) == 0 ? -1 : 1;
-                    int g = s.begin();
-                    s.add(g, a, v);
-                    if (r.nextInt(8) == 0) {
-                        Thread.onSpinWait(); // widen the window between the two adds
-                    }
-                    s.add(g, b, v);
-                    s.end(g);
+                    section.write(a, b, r.nextInt(4) == 0 ? -1 : 1, r.nextInt(8) == 0);
                 }
             }));
         }
@@ -84,6 +85,21 @@ class MStatsTest {
         }
         long[] c = s.cut();
         assertEquals(c[a], c[b]);
+        return cuts;
+    }
+
+    @Test
+    void concurrentSectionsNeverSplitAcrossCuts() throws Exception {
+        MStats s = new MStats();
+        long cuts = raceCuts(s, w -> (a, b, v, pause) -> {
+            int g = s.begin();
+            s.add(g, a, v);
+            if (pause) {
+                Thread.onSpinWait(); // widen the window between the two adds
+            }
+            s.add(g, b, v);
+            s.end(g);
+        });
         assertTrue(cuts > 1000, "enough cuts raced the writers: " + cuts);
     }
 
@@ -91,43 +107,18 @@ class MStatsTest {
     @Test
     void sectionsInThePsShardsNeverSplitAcrossCuts() throws Exception {
         MStats s = new MStats();
-        int a = MStats.MALLOCS + 9;
-        int b = MStats.FREES + 9;
-        AtomicBoolean stop = new AtomicBoolean();
-        List<Thread> writers = new ArrayList<>();
-        for (int w = 0; w < 3; w++) {
+        long cuts = raceCuts(s, w -> {
             MStats.Shard sh = s.newShard();
-            long seed = 100 + w;
-            writers.add(Thread.ofPlatform().start(() -> {
-                SplittableRandom r = new SplittableRandom(seed);
-                while (!stop.get()) {
-                    int v = r.nextInt(4) == 0 ? -1 : 1;
-                    sh.begin();
-                    sh.add(a, v);
-                    if (r.nextInt(8) == 0) {
-                        Thread.onSpinWait();
-                    }
-                    sh.add(b, v);
-                    sh.end();
+            return (a, b, v, pause) -> {
+                sh.begin();
+                sh.add(a, v);
+                if (pause) {
+                    Thread.onSpinWait();
                 }
-            }));
-        }
-        long cuts = 0;
-        long deadline = System.nanoTime() + 1_000_000_000L;
-        try {
-            while (System.nanoTime() < deadline) {
-                long[] c = s.cut();
-                assertEquals(c[a], c[b], "cut " + cuts + ": a shard's section was split between two cuts");
-                cuts++;
-            }
-        } finally {
-            stop.set(true);
-            for (Thread t : writers) {
-                t.join();
-            }
-        }
-        long[] c = s.cut();
-        assertEquals(c[a], c[b]);
+                sh.add(b, v);
+                sh.end();
+            };
+        });
         assertTrue(cuts > 100, "enough cuts raced the writers (each waits for a section a descheduled writer left open): " + cuts);
     }
 
