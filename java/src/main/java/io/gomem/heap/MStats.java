@@ -184,16 +184,6 @@ final class MStats {
         end(g);
     }
 
-    /** {@code n} slots of span class {@code sc} ({@code size} bytes each) handed out. */
-    void countMallocs(int sc, long n, long size) {
-        if (n != 0) {
-            int g = begin();
-            add(g, MALLOCS + sc, n);
-            add(g, LIVE_OBJECTS, n);
-            add(g, LIVE_BYTES, n * size);
-            end(g);
-        }
-    }
 
     /** {@code n} slots of span class {@code sc} ({@code size} bytes each) reclaimed by a sweep. */
     void countFrees(int sc, long n, long size) {
@@ -246,20 +236,6 @@ final class MStats {
         }
     }
 
-    /** A large object of {@code size} bytes allocated ({@code +1}) or freed ({@code -1}). */
-    void countLarge(int sign, long size) {
-        int g = begin();
-        if (sign > 0) {
-            add(g, LARGE_ALLOCS, 1);
-            add(g, LARGE_ALLOC_BYTES, size);
-        } else {
-            add(g, LARGE_FREES, 1);
-            add(g, LARGE_FREE_BYTES, size);
-        }
-        add(g, LIVE_OBJECTS, sign);
-        add(g, LIVE_BYTES, sign * size);
-        end(g);
-    }
 
     /** Adds set {@code d} to the totals and clears it (readLock held; no writer is in it). */
     private void fold(long[] d) {

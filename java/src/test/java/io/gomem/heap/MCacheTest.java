@@ -585,7 +585,7 @@ class MCacheTest {
         MSpan s = new MSpan();
         s.initLarge(nextLarge, npages, size, 0, false);
         nextLarge += (long) npages << SizeClasses.PAGE_SHIFT;
-        stats.countLarge(1, size);
+        stats.countLargeSpan(null, +1, size, npages);
         s.markLargeFree(s.base);
         return s;
     }

@@ -25,15 +25,15 @@ class MStatsTest {
     @Test
     void aCutHoldsEverySectionThatEndedBeforeIt() {
         MStats s = new MStats();
-        s.countMallocs(4, 10, 32);
+        s.countSweep(4, 10, 0, 32);
         s.countFrees(4, 3, 32);
-        s.countLarge(+1, 100_000);
+        s.countLargeSpan(null, +1, 100_000, 13);
         long[] c = s.cut();
         assertEquals(10, c[MStats.MALLOCS + 4]);
         assertEquals(3, c[MStats.FREES + 4]);
         assertEquals(7 + 1, c[MStats.LIVE_OBJECTS]);
         assertEquals(7 * 32 + 100_000, c[MStats.LIVE_BYTES]);
-        s.countLarge(-1, 100_000);
+        s.countLargeSpan(null, -1, 100_000, 13);
         long[] d = s.cut();
         assertEquals(7, d[MStats.LIVE_OBJECTS], "the second cut adds what came after the first");
         assertEquals(1, d[MStats.LARGE_FREES]);
@@ -256,7 +256,7 @@ class MStatsTest {
             }
             ps.add(m.allocate(100_000));
             m.checkInvariants();
-            m.stats.countMallocs(5, 1, 48); // one slot counted that no span handed out
+            m.stats.countSweep(5, 1, 0, 48); // one slot counted that no span handed out
             IllegalStateException e = assertThrows(IllegalStateException.class, m::checkInvariants);
             assertTrue(e.getMessage().contains("recounted from the spans"), e.getMessage());
             m.stats.countFrees(5, 1, 48); // square it again
