@@ -172,6 +172,9 @@ final class Scavenger {
         }
         lock.lock();
         try {
+            // A run the background cycle claimed is not released until its call completes: wait,
+            // so that every page free when this began is back with the OS when it returns.
+            awaitClaims();
             record(pages << PageAlloc.PAGE_SHIFT, retained(), goal(), System.nanoTime() - start, "release");
         } finally {
             lock.unlock();

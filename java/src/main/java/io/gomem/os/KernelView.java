@@ -57,6 +57,11 @@ public final class KernelView {
             long e = Math.min(end, addr + len);
             return s < e ? new Mapping(s, e, perms) : null;
         }
+
+        @Override
+        public String toString() {
+            return "[0x" + Long.toHexString(start) + ", 0x" + Long.toHexString(end) + ") " + perms;
+        }
     }
 
     /**
@@ -91,6 +96,24 @@ public final class KernelView {
             }
         }
         return out;
+    }
+
+    /**
+     * The mappings intersecting [addr, addr+len) now that are exactly (bounds and permissions) one
+     * of {@code before}, read before an unmap of that range: the mappings the unmap left. Once a
+     * range is unmapped the kernel may hand it at once to another thread's mmap (the JVM's own
+     * threads map memory all the time), so "nothing is mapped there" cannot be asked; "nothing of
+     * what was there is left" can, since every mapping that intersected the range loses at least
+     * that part and so changes its bounds.
+     */
+    public static List<Mapping> survivors(List<Mapping> before, long addr, long len) {
+        List<Mapping> left = new ArrayList<>();
+        for (Mapping m : mappings(addr, len)) {
+            if (before.contains(m)) {
+                left.add(m);
+            }
+        }
+        return left;
     }
 
     /**
