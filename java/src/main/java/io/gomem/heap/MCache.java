@@ -172,6 +172,16 @@ final class MCache extends MCacheOwnerPad {
         LEASE.setRelease(this, 0);
     }
 
+    /**
+     * The lease changes holder without being given back (the P of a scope whose thread ended,
+     * taken back by the heap): only the owner-only assertion's bookkeeping changes.
+     */
+    void adoptLease() {
+        if (CHECK) {
+            holder = Thread.currentThread();
+        }
+    }
+
     /** With {@code gomem.checkInvariants}: the fields below the lease belong to its holder only. */
     private void assertLeased() {
         if (CHECK && holder != Thread.currentThread()) {
@@ -260,9 +270,11 @@ final class MCache extends MCacheOwnerPad {
         if (s != EMPTY) {
             countAllocs(spanClass);
             alloc[spanClass] = EMPTY; // if the exchange throws, we must not keep a span we gave back
+            s.cachedBy = null; // swept above if it had local frees: none are left
             old = s;
         }
         s = c.exchangeSpan(old, shard);
+        s.cachedBy = this;
         s.cachedAllocCount = s.allocCount;
         alloc[spanClass] = s;
         refills++;
@@ -507,8 +519,12 @@ final class MCache extends MCacheOwnerPad {
         for (int sc = 0; sc < alloc.length; sc++) {
             MSpan s = alloc[sc];
             if (s != EMPTY) {
+                if (s.localFrees != 0) {
+                    sweepInPlace(sc); // local marks are this holder's to fold: none may leave the cache
+                }
                 countAllocs(sc);
                 alloc[sc] = EMPTY;
+                s.cachedBy = null;
                 central[sc].uncacheSpan(s, shard);
             }
         }
@@ -529,6 +545,11 @@ final class MCache extends MCacheOwnerPad {
                 s.checkInvariants();
             }
         }
+    }
+
+    @Override
+    public String toString() {
+        return "P " + id;
     }
 
     /** Spans this cache holds (lease held). */

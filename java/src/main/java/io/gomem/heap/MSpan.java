@@ -16,7 +16,10 @@ import java.lang.invoke.VarHandle;
  * only sets the slot's bit in {@link #freeBits} (one atomic OR, from any thread; see
  * {@link #markFree}); the slot is reclaimed later, when whoever owns the span sweeps
  * it ({@link #sweep()}), which folds the pending frees into {@link #allocBits} and starts handing
- * slots out from index 0 again.
+ * slots out from index 0 again. A free by the thread that holds the P caching the span (the
+ * span's {@link #cachedBy}) needs no atomic: it sets the slot's bit in {@link #localBits}, which
+ * only that holder writes, with plain stores (mimalloc's local free list beside its thread-free
+ * list; {@link #markFreeLocal}); the sweep folds both.
  *
  * <h2>Invariants</h2>
  * <ul>
@@ -44,6 +47,14 @@ import java.lang.invoke.VarHandle;
  *   <li>{@link #freeBits}: set by any thread with an atomic OR only (a plain read may only
  *       decide whether to try one); cleared by the owner's sweep, which takes each word with an
  *       atomic exchange for zero.</li>
+ *   <li>{@link #localBits}, {@link #localFrees}: slot state, the owner only (plain); set only
+ *       while the span is cached, by the cache's holder, and emptied by a sweep before the span
+ *       leaves the cache (see {@link MCache#releaseAll}). Other threads read them only to
+ *       diagnose a double free, where a stale value costs a diagnosis, never a slot.</li>
+ *   <li>{@link #cachedBy}: the {@link MCache} caching the span, or null: written only by that
+ *       cache's lease holder, when it takes the span and before it gives it back. A holder reads
+ *       its own cache there only if the span is in it now: every write of that cache's identity
+ *       is its holder's, and every holder took the lease after the previous one gave it back.</li>
  *   <li>{@link #notifyCentral}, {@link #largeState}: any thread, volatile/CAS.</li>
  *   <li>{@link #where}, {@link #next}, {@link #prev}: the span class's {@link MCentral} lock;
  *       for a freed large span an {@link MCache} keeps, {@link #next} links its kept list and
@@ -110,6 +121,15 @@ final class MSpan {
     int cachedAllocCount;
     /** True if the span's memory may hold old data, so zeroed allocations must clear it. */
     boolean needZero;
+    /** Frees by the caching P's holder, not yet swept: one bit per slot, as {@link #allocBits}. */
+    final long[] localBits = new long[SizeClasses.MAX_OBJECTS_PER_SPAN / 64];
+    /** Bits set in {@link #localBits}. */
+    int localFrees;
+    /**
+     * The cache holding this span, or null (see the class comment for who writes it); compared
+     * by identity only, so typed Object: a span knows nothing of the caches above it.
+     */
+    Object cachedBy;
 
     // Any thread.
     /**
@@ -169,6 +189,9 @@ final class MSpan {
         this.needZero = needZero;
         java.util.Arrays.fill(allocBits, 0L);
         java.util.Arrays.fill(freeBits, 0L);
+        java.util.Arrays.fill(localBits, 0L);
+        this.localFrees = 0;
+        this.cachedBy = null;
         this.allocCount = 0;
         this.freeIndex = 0;
         this.allocCache = ~0L;
@@ -299,9 +322,9 @@ final class MSpan {
         return (allocBits[idx >>> 6] & (1L << idx)) != 0;
     }
 
-    /** True if slot {@code idx} is marked free but not yet swept. */
+    /** True if slot {@code idx} is marked free but not yet swept (a local mark is exact for the owner only). */
     boolean isFreePending(int idx) {
-        return ((long) WORDS.getVolatile(freeBits, FREE_PAD + (idx >>> 6)) & (1L << idx)) != 0;
+        return (((long) WORDS.getVolatile(freeBits, FREE_PAD + (idx >>> 6)) | localBits[idx >>> 6]) & (1L << idx)) != 0;
     }
 
     /**
@@ -319,13 +342,34 @@ final class MSpan {
         if (!isAllocated(idx)) {
             throw notLive(addr);
         }
-        if ((freeBits[FREE_PAD + (idx >>> 6)] & (1L << idx)) != 0) {
+        if (((freeBits[FREE_PAD + (idx >>> 6)] | localBits[idx >>> 6]) & (1L << idx)) != 0) {
             throw doubleFree(addr); // the common double free: nothing written
         }
         if (!setMark(idx)) {
             throw doubleFree(addr); // a second free raced past the check with the first: same bit, nothing to undo
         }
         return notifyCentral && NOTIFY.compareAndSet(this, true, false);
+    }
+
+    /**
+     * {@link #markFree} by the holder of the P caching this span ({@link #cachedBy} is its
+     * cache): the same checks, then a plain store into {@link #localBits}; nothing to tell the
+     * central (a cached span is in no set). Throws as {@link #markFree} does, with nothing
+     * changed. A racing remote free of the same slot (itself a double free) leaves both marks,
+     * and the sweep reclaims the slot once.
+     */
+    void markFreeLocal(int idx, long addr) {
+        if (!isAllocated(idx)) {
+            throw notLive(addr);
+        }
+        int w = idx >>> 6;
+        long bit = 1L << idx;
+        long local = localBits[w];
+        if (((freeBits[FREE_PAD + w] | local) & bit) != 0) {
+            throw doubleFree(addr);
+        }
+        localBits[w] = local | bit;
+        localFrees++;
     }
 
     /**
@@ -392,15 +436,21 @@ final class MSpan {
         }
         int reclaimed = 0;
         int count = 0;
+        boolean local = localFrees != 0;
         for (int w = 0; w < words; w++) {
-            if (marks(w) != 0) {
-                long f = (long) WORDS.getAndSet(freeBits, FREE_PAD + w, 0L);
+            long f = marks(w) != 0 ? (long) WORDS.getAndSet(freeBits, FREE_PAD + w, 0L) : 0L;
+            if (local) {
+                f |= localBits[w];
+                localBits[w] = 0;
+            }
+            if (f != 0) {
                 // A mark on a slot that is not allocated is a double free that raced a sweep: dropped.
                 long live = f & allocBits[w];
                 allocBits[w] &= ~live;
                 reclaimed += Long.bitCount(live);
             }
         }
+        localFrees = 0;
         for (int w = 0; w < words; w++) {
             count += Long.bitCount(allocBits[w]);
         }
@@ -413,8 +463,11 @@ final class MSpan {
         return reclaimed;
     }
 
-    /** True if some free is waiting for a sweep (any thread; a snapshot). */
+    /** True if some free is waiting for a sweep (any thread; a snapshot; local frees exact for the owner only). */
     boolean hasPendingFrees() {
+        if (localFrees != 0) {
+            return true;
+        }
         for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
             if (marks(w) != 0) {
                 return true;
@@ -452,7 +505,7 @@ final class MSpan {
 
     /** Objects whose free is pending (any thread; a snapshot). */
     int pendingFrees() {
-        int n = 0;
+        int n = localFrees;
         for (int w = 0, words = (nelems + 63) >>> 6; w < words; w++) {
             n += Long.bitCount(marks(w));
         }
@@ -473,6 +526,14 @@ final class MSpan {
             }
             if (count != allocCount) {
                 throw new IllegalStateException(this + ": allocCount " + allocCount + " but " + count + " slots allocated");
+            }
+            int local = 0;
+            for (int w = 0; w < localBits.length; w++) {
+                local += Long.bitCount(localBits[w]);
+            }
+            if (local != localFrees || (localFrees != 0 && (cachedBy == null || where != IN_CACHE))) {
+                throw new IllegalStateException(this + ": " + local + " local free marks, " + localFrees + " counted, cached by "
+                        + (cachedBy == null ? "none" : cachedBy) + " (local marks only while cached)");
             }
             for (int w = 0; w < freeBits.length; w++) {
                 long outside = w < FREE_PAD || w >= FREE_PAD + (nelems + 63) / 64 ? -1L

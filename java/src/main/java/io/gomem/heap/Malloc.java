@@ -61,27 +61,35 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * @param hardLimit          hard limit on Ready heap bytes, Long.MAX_VALUE for none
      * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
      * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
+     * @param maxHeld            Ps that {@link GoHeap#local()} scopes may hold at once (see {@link Procs})
      */
-    public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent) {
+    public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent,
+            int maxHeld) {
         public Config {
             if (procs < 1 || procs > 4096) {
                 throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+            }
+            if (maxHeld < 0 || maxHeld > 65536) {
+                throw new IllegalArgumentException("maxHeld " + maxHeld + " must be between 0 and 65536");
             }
             new Scavenger.Config(softLimit, hardLimit, retainExtraPercent, cpuPercent); // validates
         }
 
         /** Defaults with {@code procs} caches and no limits. */
         public static Config of(int procs) {
-            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1);
+            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1, DEFAULT_MAX_HELD);
         }
     }
+
+    /** Ps held by scopes at once, by default (see {@link GoHeap.Builder#maxLocals}). */
+    public static final int DEFAULT_MAX_HELD = 256;
 
     private Malloc(OsMemory os, Config config) {
         this.stats = new MStats();
         this.heap = new MHeap(os, new Scavenger.Config(config.softLimit(), config.hardLimit(),
                 config.retainExtraPercent(), config.cpuPercent()), stats);
         this.central = MCentral.forEveryClass(heap, stats);
-        this.procs = new Procs(config.procs(), heap, central, stats);
+        this.procs = new Procs(config.procs(), config.maxHeld(), heap, central, stats);
     }
 
     /**
@@ -209,76 +217,71 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
 
     /** {@link #allocate(long, long, boolean)} without the retry after the hard limit. */
     private long allocateOnce(long size, long align, boolean zero) {
-        if (size <= SizeClasses.MAX_SMALL_SIZE && size >= 0 && align > 0 && align <= 8 && (align & (align - 1)) == 0) {
-            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && (size & (align - 1)) == 0) {
-                MCache c = lease();
-                try {
-                    return c.allocTiny(size);
-                } finally {
-                    c.release();
-                }
-            }
-            // Every class size is a multiple of 8 and spans start on a page: 8-byte aligned.
-            int sc = SizeClasses.spanClass(SizeClasses.sizeToClass(size), !zero);
-            return allocSmall(sc, zero);
+        checkSize(size, align);
+        MCache c = lease();
+        try {
+            return allocateOn(c, size, align, zero);
+        } finally {
+            c.release();
         }
-        return allocateSlow(size, align, zero);
     }
 
-    private long allocateSlow(long size, long align, boolean zero) {
-        checkSize(size, align);
+    /**
+     * Any allocation on cache {@code c}, which the caller holds (a lease for this operation, or a
+     * held P): tiny, small (over-aligned ones in the smallest class whose size is a multiple of
+     * the alignment) or large. Memory is zeroed (if asked and it may be dirty) before the caller
+     * gives the cache back, so that close, which waits for every lease, never unmaps memory under
+     * the fill. Checked sizes only ({@link #checkSize}).
+     */
+    long allocateOn(MCache c, long size, long align, boolean zero) {
         if (size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
-            // Over-aligned small object: the smallest class whose size is a multiple of align.
+            if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && align <= 8 && (size & (align - 1)) == 0) {
+                return c.allocTiny(size);
+            }
+            // Every class size is a multiple of 8 and spans start on a page: 8-byte aligned.
             int cls = SizeClasses.sizeToClass(Math.max(size, align));
-            while (cls < SizeClasses.NUM_SIZE_CLASSES && SizeClasses.classSize(cls) % align != 0) {
+            while (align > 8 && cls < SizeClasses.NUM_SIZE_CLASSES && SizeClasses.classSize(cls) % align != 0) {
                 cls++;
             }
             if (cls < SizeClasses.NUM_SIZE_CLASSES) {
-                return allocSmall(SizeClasses.spanClass(cls, !zero), zero);
+                return allocSmallOn(c, SizeClasses.spanClass(cls, !zero), zero);
             }
         }
-        return allocateLarge(size, align, zero);
+        return allocateLargeOn(c, size, align, zero);
     }
 
-    /**
-     * A large object: a kept span of the same page count from this P's cache, else a new span
-     * from the heap; zeroed (if asked and the memory may be dirty) before the lease is given
-     * back, so that close, which waits for every lease, never unmaps memory under the fill.
-     */
-    private long allocateLarge(long size, long align, boolean zero) {
+    /** A large object on cache {@code c} (held by the caller): a kept span of the same page count, else a new span from the heap. */
+    private long allocateLargeOn(MCache c, long size, long align, boolean zero) {
         long npages = (size + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
-        MCache c = lease();
-        try {
-            MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
-                    ? c.reuseLarge((int) npages, size) : null;
-            if (s == null) {
-                s = heap.allocLarge(size, align, c.shard); // counted in this P's shard: no shared atomics
-            }
-            long p = s.base + s.largeOffset;
-            if (zero && s.needZero) {
-                clear(p, size);
-            }
-            return p;
-        } finally {
-            c.release();
+        MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
+                ? c.reuseLarge((int) npages, size) : null;
+        if (s == null) {
+            s = heap.allocLarge(size, align, c.shard); // counted in this P's shard: no shared atomics
         }
+        long p = s.base + s.largeOffset;
+        if (zero && s.needZero) {
+            clear(p, size);
+        }
+        return p;
     }
 
-    /**
-     * One small object of span class {@code sc}, cleared if {@code zero} and its span may hold
-     * old data; the clear happens under the lease (see {@link #allocateLarge}).
-     */
+    /** One small object of span class {@code sc}, under a lease, cleared if {@code zero} and its span may hold old data. */
     private long allocSmall(int sc, boolean zero) {
         MCache c = lease();
         try {
-            long p = c.allocSmall(sc);
-            if (zero && c.alloc[sc].needZero) { // the span that served p
-                clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
-            }
-            return p;
+            return allocSmallOn(c, sc, zero);
         } finally {
             c.release();
         }
+    }
+
+    /** {@link #allocSmall(int, boolean)} on cache {@code c}, which the caller holds. */
+    static long allocSmallOn(MCache c, int sc, boolean zero) {
+        long p = c.allocSmall(sc);
+        if (zero && c.alloc[sc].needZero) { // the span that served p
+            clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
+        }
+        return p;
     }
 
     /** All of memory, for zeroing without creating a segment per call. */
@@ -329,7 +332,14 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             }
             return;
         }
-        freeSlow(address, size, s);
+        freeSlow(address, size, s, null);
+    }
+
+    /** The span holding {@code address} (the flat table, then the arena index); null if none (and after close). */
+    MSpan spanAt(long address) {
+        MSpan[] t = flat;
+        long page = (address - flatBase) >>> SizeClasses.PAGE_SHIFT;
+        return page < t.length ? (MSpan) MHeap.SPANS.getAcquire(t, (int) page) : heap.spanOf(address);
     }
 
     private static IllegalArgumentException longerThanBlock(long addr, long length, long usable) {
@@ -338,8 +348,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                 + " allocate returned");
     }
 
-    /** Everything but a small object's free: large and tiny objects, and every error. */
-    private void freeSlow(long addr, long length, MSpan s) {
+    /**
+     * Everything but a small object's free: large and tiny objects, and every error. {@code held}:
+     * the cache of the caller's held P, or null.
+     */
+    void freeSlow(long addr, long length, MSpan s, MCache held) {
         if (procs.isClosed()) {
             throw Procs.closedException();
         }
@@ -366,7 +379,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                     throw longerThanBlock(addr, length, s.elemSize);
                 }
                 s.markLargeFree(addr);
-                freeLarge(s);
+                if (held != null) {
+                    freeLargeOn(held, s);
+                } else {
+                    freeLarge(s);
+                }
             }
             case MSpan.STATE_SMALL -> {
                 if (s.spanClass == SizeClasses.TINY_SPAN_CLASS) {
@@ -403,11 +420,16 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             return;
         }
         try {
-            if (s.npages > MCache.LARGE_MAX_PAGES || !c.keepLarge(s)) {
-                heap.freeSpan(s, c.shard);
-            }
+            freeLargeOn(c, s);
         } finally {
             c.release();
+        }
+    }
+
+    /** The span of a large object just freed, on cache {@code c} (held by the caller): kept there if it fits, else back to the heap. */
+    private void freeLargeOn(MCache c, MSpan s) {
+        if (s.npages > MCache.LARGE_MAX_PAGES || !c.keepLarge(s)) {
+            heap.freeSpan(s, c.shard);
         }
     }
 
@@ -453,7 +475,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     @Override
     public long releaseMemory() {
         procs.stopTheWorld(() -> {
-            for (MCache c : procs.caches()) {
+            for (MCache c : procs.stoppedCaches()) {
                 c.releaseAll();
             }
             sweepCentrals();
@@ -486,7 +508,8 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     private MStats.MetaBytes metaBytes(MStats.Counters k) {
         long masks = Metadata.arrayBytes(int.class, SizeClasses.classObjects(SizeClasses.TINY_SIZE_CLASS));
-        long caches = procs.procs() * Metadata.cacheBytes() + Metadata.centralBytes() * (central.length - 1);
+        long caches = (procs.procs() + procs.heldCaches()) * Metadata.cacheBytes()
+                + Metadata.centralBytes() * (central.length - 1);
         long other = k.arenas() * Metadata.arenaBytes() + Metadata.arrayBytes(MSpan.class, k.flatTablePages())
                 + (k.mappedBytes() / PageAlloc.CHUNK_BYTES) * Metadata.chunkBytes();
         return new MStats.MetaBytes(Metadata.spanBytes(), masks, caches, other);
@@ -547,7 +570,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * A large object counts as live until its span goes back to the heap or into a P's keep.
      */
     private void crossCheckCounters() {
-        for (MCache c : procs.caches()) {
+        procs.checkNoOtherScopes("checkInvariants"); // the world stopped: no scope opens or closes meanwhile
+        MCache[] all = procs.stoppedCaches();
+        for (MCache c : all) {
             c.dropTinyBlock();
             c.sweepCached();
             c.flushCounts();
@@ -562,7 +587,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                 }
             }
             java.util.Set<MSpan> kept = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-            for (MCache c : procs.caches()) {
+            for (MCache c : all) {
                 c.forEachKeptLarge(kept::add);
             }
             long[] live = new long[MStats.NSC];
@@ -647,7 +672,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     int cachedSpans() {
         int[] n = new int[1];
         procs.stopTheWorld(() -> {
-            for (MCache c : procs.caches()) {
+            for (MCache c : procs.stoppedCaches()) {
                 n[0] += c.cachedSpans();
             }
         });
@@ -693,6 +718,20 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     @Override
     public int procs() {
         return procs.procs();
+    }
+
+    /**
+     * A scope in which the calling thread holds a P (see {@link HeldP}): one synchronised
+     * acquisition now, plain loads and stores per operation after. Throws if the heap is closed.
+     */
+    @Override
+    public GoHeap.Local local() {
+        return new HeldP(this);
+    }
+
+    /** Scopes open now, and held-P caches made so far (for tests and the note on memory per thread). */
+    int openScopes() {
+        return procs.openScopes();
     }
 
     @Override

@@ -182,7 +182,7 @@ final class Metadata {
      */
     static long spanBytes(MSpan s) {
         long n = instanceBytes(MSpan.class) + arrayBytes(long.class, s.allocBits.length)
-                + arrayBytes(long.class, s.freeBits.length);
+                + arrayBytes(long.class, s.freeBits.length) + arrayBytes(long.class, s.localBits.length);
         int[] t = s.tinyMasks;
         return t == null ? n : n + arrayBytes(int.class, t.length);
     }
@@ -193,7 +193,7 @@ final class Metadata {
      * more (2 064 bytes for 512 slots with compressed headers).
      */
     static long spanBytes() {
-        return instanceBytes(MSpan.class) + arrayBytes(long.class, SizeClasses.MAX_OBJECTS_PER_SPAN / 64)
+        return instanceBytes(MSpan.class) + 2 * arrayBytes(long.class, SizeClasses.MAX_OBJECTS_PER_SPAN / 64)
                 + arrayBytes(long.class, MSpan.FREE_PAD + SizeClasses.MAX_OBJECTS_PER_SPAN / 64 + MSpan.FREE_PAD);
     }
 

@@ -1,5 +1,7 @@
 package io.gomem.heap;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -18,9 +20,32 @@ import java.util.concurrent.locks.ReentrantLock;
  * operation, so a thread that dies or idles holds nothing, and any number of threads, virtual or
  * not, share {@code procs} caches. The background thread flushes caches that took no span for a
  * period ({@link #flushIdleCaches}) and forgets their owner, so spans do not sit in caches nobody
- * uses. (A thread that holds a P for a whole scope, Go's {@code acquirep}, would keep one lease
- * across operations: stop-the-world and close below already wait for every lease, however long
- * it is held.)
+ * uses.
+ *
+ * <h2>Held Ps (Go's {@code acquirep} / {@code releasep})</h2>
+ * A thread may also hold a P for a scope ({@link HeldP}, {@code GoHeap.local()}): one CAS when
+ * the scope opens, then every allocation and every free into the P's own spans with plain loads
+ * and stores, and one release store when it closes. Held Ps are not the {@link #caches} above:
+ * they come from a pool of their own ({@link #spare}, grown on demand up to {@link #maxHeld}
+ * held at once), so a P held by a thread that blocks, sleeps or is descheduled never leaves
+ * another thread waiting for a P. A closed scope's P goes back to the pool with its spans, for
+ * the next scope to start warm; the idle flush empties spare Ps that stay unused, and takes back
+ * the P of a scope whose thread ended without closing it (the thread's end happens-before
+ * {@link Thread#isAlive()} returning false, so its writes are seen).
+ *
+ * <h2>Invariant: who may touch a held P</h2>
+ * Only its holder, from {@link #acquireHeld} until {@link #releaseHeld}: nothing else takes its
+ * lease, waits for it, or revokes it. So no stop-the-world reaches an open scope: it takes every
+ * lease of {@link #caches} and of {@link #spare} (the world is every P nobody holds), and acts on
+ * the caller's own open scopes too (the caller is not inside one of their operations), never on
+ * another thread's. {@link #acquireHeld}, {@link #releaseHeld} and the reclaim of an ended
+ * thread's P run under {@link #stwLock}, so the set of open scopes does not change while the
+ * world is stopped, and {@link #close} refuses while any scope is open (naming how many, and
+ * whose), with nothing changed: a closed heap has no open scope. What this costs is stated where
+ * it shows: statistics lag by what other threads' open scopes handed out since their last
+ * refill, {@code releaseMemory} cannot take back the spans they cache (at most one per size
+ * class, and up to 1 MiB of large spans), and {@code checkInvariants} refuses while another
+ * thread holds one.
  *
  * <h2>Invariant: who may touch heap memory</h2>
  * A thread touches heap memory (zeroing), or a cache, only while it holds that cache's lease;
@@ -49,6 +74,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #stopped}: whoever holds a lease got it before the close and completes before the heap
  * goes away, so it need not read {@code closed}; whoever finds no lease reads it. {@link #picks}
  * (and the reader's copy): written only by the stop-the-world, under {@link #stwLock}.
+ * {@link #spare}, {@link #open}, {@link #nOpen}, {@link #heldCaches}: {@link #stwLock}; a spare
+ * cache's fields belong to whoever holds its lease (a stop-the-world, the idle flush, a reader
+ * flushing its counts, or the scope that takes it).
  * {@link #poller}: volatile, the {@link #waitLock} holder's. {@link #caches}: immutable; each
  * cache's fields belong to its lease holder (see {@link MCache}).
  */
@@ -98,6 +126,34 @@ final class Procs {
     private volatile long pollerSince;
     private volatile boolean closed;
 
+    /** What a new held P's cache is made of. */
+    private final MHeap heap;
+    private final MCentral[] central;
+    private final MStats stats;
+    /** Held Ps open at once, at most: a scope beyond this leases per operation ({@link HeldP}). */
+    private final int maxHeld;
+    /** Guarded by {@link #stwLock}: held-P caches that no scope holds now, most recently closed last. */
+    private final ArrayList<MCache> spare = new ArrayList<>();
+    /** Guarded by {@link #stwLock}: the open scopes, {@code open[0, nOpen)}; a scope knows its index. */
+    private Scope[] open = new Scope[8];
+    private int nOpen;
+    /** Guarded by {@link #stwLock}: held-P caches made so far (open or spare). */
+    private int heldCaches;
+
+    /** A scope holding a P ({@link HeldP}), as the P slots see it. */
+    interface Scope {
+        /** The thread that opened it (final). */
+        Thread owner();
+
+        /** Its P's cache (read here only once the owner has ended, or by the owner). */
+        MCache cache();
+
+        /** Its index among the open scopes, -1 if not open: this class's, under its lock. */
+        int index();
+
+        void index(int i);
+    }
+
     /** Who keeps a copy of the table the lease fast path reads. */
     interface Table {
         /** The fast path's table is now {@code picks} (a release store). */
@@ -106,11 +162,21 @@ final class Procs {
         Table NONE = p -> { };
     }
 
-    /** {@code procs} P slots, each an {@link MCache} over {@code heap} and {@code central}, counting into {@code stats}. */
-    Procs(int procs, MHeap heap, MCentral[] central, MStats stats) {
+    /**
+     * {@code procs} P slots, each an {@link MCache} over {@code heap} and {@code central},
+     * counting into {@code stats}; up to {@code maxHeld} more Ps held by scopes at once.
+     */
+    Procs(int procs, int maxHeld, MHeap heap, MCentral[] central, MStats stats) {
         if (procs < 1 || procs > 4096) {
             throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
         }
+        if (maxHeld < 0 || maxHeld > 65536) {
+            throw new IllegalArgumentException("held Ps " + maxHeld + " must be between 0 and 65536");
+        }
+        this.heap = heap;
+        this.central = central;
+        this.stats = stats;
+        this.maxHeld = maxHeld;
         this.caches = new MCache[procs];
         for (int i = 0; i < procs; i++) {
             caches[i] = new MCache(heap, central, stats, i);
@@ -151,9 +217,204 @@ final class Procs {
         return closed;
     }
 
-    /** The caches, for whoever holds every lease (a stop-the-world's body) or one cache's lease. */
+    /** The P slots (not the held Ps), for whoever holds one's lease. */
     MCache[] caches() {
         return caches;
+    }
+
+    /** Guarded by {@link #stwLock}: the caches a running stop-the-world holds (the P slots, then the spare held Ps). */
+    private MCache[] world;
+
+    /**
+     * For a stop-the-world's body: every cache it may touch: the leases it holds (the P slots
+     * and the spare held Ps), then the caches of the caller's own open scopes. Never another
+     * thread's open scope.
+     */
+    MCache[] stoppedCaches() {
+        if (!stwLock.isHeldByCurrentThread() || world == null) {
+            throw new IllegalStateException("stoppedCaches outside a stop-the-world");
+        }
+        List<MCache> own = ownOpenCaches();
+        if (own.isEmpty()) {
+            return world;
+        }
+        MCache[] all = java.util.Arrays.copyOf(world, world.length + own.size());
+        for (int i = 0; i < own.size(); i++) {
+            all[world.length + i] = own.get(i);
+        }
+        return all;
+    }
+
+    /** The caches of the calling thread's open scopes. */
+    private List<MCache> ownOpenCaches() {
+        stwLock.lock();
+        try {
+            List<MCache> own = new ArrayList<>();
+            Thread me = Thread.currentThread();
+            for (int i = 0; i < nOpen; i++) {
+                if (open[i].owner() == me) {
+                    own.add(open[i].cache());
+                }
+            }
+            return own;
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    /** Open scopes of threads other than the caller (see {@link #checkNoOtherScopes}). */
+    int othersOpen() {
+        stwLock.lock();
+        try {
+            int n = 0;
+            for (int i = 0; i < nOpen; i++) {
+                if (open[i].owner() != Thread.currentThread()) {
+                    n++;
+                }
+            }
+            return n;
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    /** Throws IllegalStateException for {@code what} if a thread other than the caller has an open scope. */
+    void checkNoOtherScopes(String what) {
+        int n = othersOpen();
+        if (n > 0) {
+            throw new IllegalStateException(what + ": " + n + " P(s) held by open GoHeap.Local scopes of other threads ("
+                    + ownersOfOpen() + ") change under it: run it when they are closed");
+        }
+    }
+
+    /** The threads of the open scopes, for messages: at most 8 named. */
+    private String ownersOfOpen() {
+        stwLock.lock();
+        try {
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < nOpen && i < 8; i++) {
+                b.append(i == 0 ? "" : ", ").append(open[i].owner());
+            }
+            return b.append(nOpen > 8 ? ", ..." : "").toString();
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    // ───────────────────────────── held Ps ─────────────────────────────
+
+    /**
+     * Holds a P for {@code scope} (its owner is the calling thread): a spare one if any is free,
+     * else a new one while fewer than {@link #maxHeld} exist; null if none can be held (the scope
+     * then leases per operation). Waits while the world is stopped; throws if the heap is closed.
+     */
+    MCache acquireHeld(Scope scope) {
+        stwLock.lock();
+        try {
+            if (closed) {
+                throw closedException();
+            }
+            MCache c = null;
+            for (int i = spare.size() - 1; i >= 0; i--) { // the most recently closed first: its spans are warm
+                if (spare.get(i).tryLease()) { // a spare cache is leased only briefly (a flush, a reader)
+                    c = spare.remove(i);
+                    break;
+                }
+            }
+            if (c == null && heldCaches < maxHeld) {
+                c = new MCache(heap, central, stats, caches.length + heldCaches);
+                heldCaches++;
+                if (!c.tryLease()) {
+                    throw new IllegalStateException("a new cache's lease was taken");
+                }
+            }
+            if (c != null) {
+                if (nOpen == open.length) {
+                    open = java.util.Arrays.copyOf(open, nOpen * 2);
+                }
+                scope.index(nOpen);
+                open[nOpen++] = scope;
+            }
+            return c;
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    /**
+     * Ends {@code scope}, whose holder (the calling thread, or the reclaim of an ended one) has
+     * flushed its counts: the P goes back to the pool with its spans, its lease given back.
+     */
+    void releaseHeld(Scope scope, MCache c) {
+        stwLock.lock();
+        try {
+            removeOpen(scope);
+            c.release();
+            spare.add(c);
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    private void removeOpen(Scope scope) {
+        int i = scope.index();
+        if (i < 0 || i >= nOpen || open[i] != scope) {
+            throw new IllegalStateException("scope " + scope + " is not open");
+        }
+        Scope last = open[--nOpen];
+        open[i] = last;
+        last.index(i);
+        open[nOpen] = null;
+        scope.index(-1);
+    }
+
+    /**
+     * Takes back the Ps of open scopes whose thread has ended (stwLock held): the thread's end
+     * happens-before isAlive() returns false, so its last writes to the cache are visible here,
+     * and nobody else may use the scope (its owner check fails for every other thread).
+     */
+    private void reclaimEnded() {
+        for (int i = nOpen - 1; i >= 0; i--) {
+            Scope h = open[i];
+            if (!h.owner().isAlive()) {
+                MCache c = h.cache();
+                c.adoptLease();
+                c.flushCounts();
+                removeOpen(h);
+                c.release();
+                spare.add(c);
+            }
+        }
+    }
+
+    /** Open scopes now (for tests and statistics). */
+    int openScopes() {
+        stwLock.lock();
+        try {
+            return nOpen;
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    /** Held-P caches made so far, open or spare. */
+    int heldCaches() {
+        stwLock.lock();
+        try {
+            return heldCaches;
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
+    /** The spare held-P caches now (a copy; each may be taken by a scope at any moment). */
+    private MCache[] spareNow() {
+        stwLock.lock();
+        try {
+            return spare.toArray(new MCache[0]);
+        } finally {
+            stwLock.unlock();
+        }
     }
 
     static IllegalStateException closedException() {
@@ -278,6 +539,23 @@ final class Procs {
     void forEachP(boolean wait, java.util.function.Consumer<MCache> f) {
         boolean interrupted = false;
         try {
+            for (MCache c : ownOpenCaches()) {
+                if (closed) {
+                    throw closedException();
+                }
+                f.accept(c); // the caller holds it, and is not inside one of its operations
+            }
+            for (MCache c : spareNow()) {
+                if (c.tryLease()) { // never waited for: a spare cache leased now is being flushed, or is a scope's now
+                    try {
+                        f.accept(c);
+                    } finally {
+                        c.release();
+                    }
+                } else if (closed) {
+                    throw closedException();
+                }
+            }
             for (MCache c : caches) {
                 boolean got = c.tryLease();
                 for (int k = 0; !got && wait && !closed; k++) {
@@ -342,9 +620,21 @@ final class Procs {
                 backOff(k);
                 interrupted |= Thread.interrupted();
             }
+            reclaimEnded(); // so that an ended thread's scope is in the world (spare), not open
+            if (close) {
+                if (nOpen > 0) {
+                    throw new IllegalStateException("close: " + nOpen + " P(s) held by open GoHeap.Local scopes ("
+                            + ownersOfOpen() + "): close them first; the heap stays open");
+                }
+            }
             setPicks(stopped);
-            for (MCache c : caches) {
-                for (int k = 0; !c.tryLease(); k++) { // an operation in flight: it ends without us
+            world = new MCache[caches.length + spare.size()];
+            System.arraycopy(caches, 0, world, 0, caches.length);
+            for (int i = 0; i < spare.size(); i++) {
+                world[caches.length + i] = spare.get(i);
+            }
+            for (MCache c : world) {
+                for (int k = 0; !c.tryLease(); k++) { // an operation (or a flush) in flight: it ends without us
                     backOff(k);
                     interrupted |= Thread.interrupted();
                 }
@@ -359,11 +649,12 @@ final class Procs {
             boolean closing = closed;
             for (int i = 0; i < held; i++) {
                 if (closing) {
-                    caches[i].closeLease();
+                    world[i].closeLease();
                 } else {
-                    caches[i].release();
+                    world[i].release();
                 }
             }
+            world = null;
             if (!closing) {
                 setPicks(slots);
             }
@@ -397,6 +688,28 @@ final class Procs {
      */
     int flushIdleCaches() {
         int flushed = 0;
+        if (stwLock.tryLock()) { // a stop-the-world running now is not waited for
+            try {
+                if (!closed) {
+                    reclaimEnded();
+                }
+            } finally {
+                stwLock.unlock();
+            }
+        }
+        for (MCache c : spareNow()) {
+            if (c.tryLease()) {
+                try {
+                    if (c.refills == c.refillsAtLastCheck && c.cachedSpans() > 0) {
+                        c.releaseAll(); // no scope took it for a period: its spans go back
+                        flushed++;
+                    }
+                    c.refillsAtLastCheck = c.refills;
+                } finally {
+                    c.release();
+                }
+            }
+        }
         for (MCache c : caches) {
             if (c.tryLease()) {
                 try { // a lease taken means the heap is open: close leaves every lease taken
@@ -419,9 +732,9 @@ final class Procs {
         return flushed;
     }
 
-    /** Checks the P slots (every lease held): each cache's spans and kept large spans. */
+    /** Checks the caches a stop-the-world holds, and the caller's open scopes': each cache's spans and kept large spans. */
     void checkInvariants() {
-        for (MCache c : caches) {
+        for (MCache c : stoppedCaches()) {
             c.checkInvariants();
         }
     }
