@@ -20,6 +20,8 @@ import java.util.Arrays;
  * <ul>
  *   <li>{@code gomem}: {@link GoHeap#allocate(long)} / {@link GoHeap#free(long)}, the raw API (not
  *       zeroed), on one heap with the default settings;</li>
+ *   <li>{@code gomemLocal}: the same heap, each benchmark thread in a {@link GoHeap#local()}
+ *       scope of its own ({@link #forThread()}), as jemalloc gives each thread its cache;</li>
  *   <li>{@code malloc}, {@code mallocCritical}: glibc through plain / {@code critical(false)}
  *       handles ({@link Glibc});</li>
  *   <li>{@code jemalloc}, {@code jemallocCritical}: the same into {@code libjemalloc2}
@@ -51,6 +53,14 @@ interface Allocator extends AutoCloseable {
         return true;
     }
 
+    /**
+     * What one benchmark thread calls, from that thread (its setup), closed by it at its
+     * teardown: this allocator itself, or (gomemLocal) a scope holding a P for the thread.
+     */
+    default Allocator forThread() {
+        return this;
+    }
+
     /** Releases what the allocator holds for this instance (gomem: closes the heap). */
     @Override
     default void close() {
@@ -60,6 +70,7 @@ interface Allocator extends AutoCloseable {
     static Allocator create(String name) throws Throwable {
         Allocator a = switch (name) {
             case "gomem" -> new GoMem(GoHeap.builder().build());
+            case "gomemLocal" -> new GoMemLocal(GoHeap.builder().build());
             case "malloc" -> {
                 Glibc.PLAIN.checkUsable(Glibc.FIX);
                 yield new Malloc();
@@ -82,7 +93,7 @@ interface Allocator extends AutoCloseable {
             }
             case "nettyPooled" -> new NettyPooled();
             default -> throw new IllegalArgumentException("unknown allocator '" + name
-                    + "': gomem, malloc, mallocCritical, jemalloc, jemallocCritical, unsafe, nettyPooled");
+                    + "': gomem, gomemLocal, malloc, mallocCritical, jemalloc, jemallocCritical, unsafe, nettyPooled");
         };
         long p = a.allocate(64);
         if (p == 0) {
@@ -124,6 +135,59 @@ interface Allocator extends AutoCloseable {
         @Override
         public void close() {
             heap.close();
+        }
+    }
+
+    /** gomem with a held P per benchmark thread; frees of blocks another thread sent go through the heap or the scope. */
+    final class GoMemLocal implements Allocator {
+        final GoHeap heap;
+
+        GoMemLocal(GoHeap heap) {
+            this.heap = heap;
+        }
+
+        @Override
+        public long allocate(long size) {
+            return heap.allocate(size);
+        }
+
+        @Override
+        public void free(long address) {
+            heap.free(address);
+        }
+
+        @Override
+        public Allocator forThread() {
+            return new Scope(heap.local());
+        }
+
+        @Override
+        public void close() {
+            heap.close();
+        }
+
+        /** One thread's scope. */
+        static final class Scope implements Allocator {
+            final GoHeap.Local local;
+
+            Scope(GoHeap.Local local) {
+                this.local = local;
+            }
+
+            @Override
+            public long allocate(long size) {
+                return local.allocate(size);
+            }
+
+            @Override
+            public void free(long address) {
+                local.free(address);
+            }
+
+            @Override
+            public void close() {
+                local.close();
+            }
         }
     }
 

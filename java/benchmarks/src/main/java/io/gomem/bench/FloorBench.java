@@ -33,6 +33,10 @@ import java.util.concurrent.TimeUnit;
  *       holds one span object per span class (free index, alloc cache and alloc count, as Go's
  *       {@code nextFreeFast} keeps them), a free loads its span object from a table of spans and
  *       checks the address against the span's fields.</li>
+ *   <li>{@code goShapeOwned}: the same shape on a P the thread holds (issue 13's owned model):
+ *       no lease, an owner check (the current thread against the holder), and a free into a span
+ *       of the held P sets a bit of the span's local marks with plain stores. No atomic
+ *       instruction at all: the floor of {@code GoHeap.Local}'s pair.</li>
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -202,6 +206,9 @@ public class FloorBench {
         int allocCount;
         final long[] marks = new long[SLOTS / 32];
         volatile boolean notifyCentral;
+        /** Owned model: frees by the holder of the P caching the span, one bit per slot, plain. */
+        final long[] local = new long[SLOTS / 64];
+        Object cachedBy;
     }
 
     static final class GoCache {
@@ -303,6 +310,107 @@ public class FloorBench {
     public long goShape() {
         long p = goAlloc(SIZE);
         goFree(p);
+        return p;
+    }
+
+    // ───────────────────────── goShapeOwned ─────────────────────────
+
+    /** The held P of the owned model (its own spans), and the thread holding it. */
+    GoCache owned;
+    Thread holder;
+    /** The owned model's spans table (page → span), as {@link #spans} is goShape's. */
+    volatile Span[] ownedSpans;
+
+    @Setup(Level.Iteration)
+    public void hold() {
+        if (owned == null) {
+            owned = new GoCache();
+            for (int sc = 0; sc < owned.alloc.length; sc++) {
+                Span s = new Span();
+                s.base = heapBase + ((long) (sc % SPANS_N) << PAGE_SHIFT);
+                s.elemSize = SIZE;
+                s.nelems = s.smallSlots = SLOTS;
+                s.divMagic = MAGIC;
+                s.allocCache = -1L;
+                s.cachedBy = owned;
+                owned.alloc[sc] = s;
+            }
+            Span[] table = new Span[SPANS_N];
+            System.arraycopy(owned.alloc, 0, table, 0, SPANS_N);
+            ownedSpans = table;
+        }
+        holder = Thread.currentThread();
+    }
+
+    long ownedAlloc(long size) {
+        if (Thread.currentThread() != holder || Long.compareUnsigned(size - 16, 1024 - 16) > 0) {
+            throw new IllegalStateException("not the holder, or not 16 B to 1 KiB");
+        }
+        Span s = owned.alloc[CLASS_OF[(int) (size + 7) >>> 3]];
+        long cache = s.allocCache;
+        int bit = Long.numberOfTrailingZeros(cache);
+        int result = s.freeIndex + bit;
+        if (bit < 64 && result < s.nelems && ((result + 1) & 63) != 0) {
+            s.allocCache = cache >>> (bit + 1);
+            FREE_INDEX.setRelease(s, result + 1); // a plain store on x86 and ARMv8 stlr: no lock
+            s.allocCount++;
+            return s.base + result * s.elemSize;
+        }
+        return ownedRefill(s);
+    }
+
+    static long ownedRefill(Span s) {
+        int idx = s.freeIndex + Long.numberOfTrailingZeros(s.allocCache);
+        if (idx >= s.nelems) {
+            for (int w = 0; w < s.local.length; w++) {
+                if (s.local[w] != -1L) {
+                    throw new IllegalStateException("a pair left a slot allocated");
+                }
+                s.local[w] = 0;
+            }
+            s.allocCount = 0;
+            idx = 0;
+        }
+        s.allocCount++;
+        FREE_INDEX.setRelease(s, idx + 1);
+        s.allocCache = -1L;
+        return s.base + idx * s.elemSize;
+    }
+
+    void ownedFree(long addr) {
+        if (Thread.currentThread() != holder) {
+            throw new IllegalStateException("not the holder");
+        }
+        Span[] t = ownedSpans;
+        long page = (addr - heapBase) >>> PAGE_SHIFT;
+        Span s = page < t.length ? (Span) SPANS.getAcquire(t, (int) page) : null;
+        if (s == null) {
+            throw new IllegalArgumentException("foreign address");
+        }
+        long off = addr - s.base;
+        int idx = (int) ((off * s.divMagic) >>> 32);
+        if (Integer.compareUnsigned(idx, s.smallSlots) >= 0 || idx * s.elemSize != off) {
+            throw new IllegalArgumentException("interior address");
+        }
+        if (idx >= (int) FREE_INDEX.getAcquire(s)) {
+            throw new IllegalStateException("never allocated");
+        }
+        if (s.cachedBy != owned) {
+            throw new IllegalStateException("the model frees only into its own spans");
+        }
+        int w = idx >>> 6;
+        long bit = 1L << idx;
+        long local = s.local[w];
+        if ((local & bit) != 0 || (s.marks[idx >>> 5] & (3L << (idx << 1))) != 0) {
+            throw new IllegalStateException("double free"); // a local mark, or another thread's atomic one
+        }
+        s.local[w] = local | bit;
+    }
+
+    @Benchmark
+    public long goShapeOwned() {
+        long p = ownedAlloc(SIZE);
+        ownedFree(p);
         return p;
     }
 }

@@ -4,6 +4,7 @@ import io.gomem.GoHeap;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
@@ -62,6 +63,38 @@ public class GoHeapBench {
         MemorySegment s = segments.allocate(size, 8);
         segments.free(s);
         return s;
+    }
+
+    /** A thread's held P ({@link GoHeap#local()}), opened and closed on the benchmark thread itself. */
+    @State(Scope.Thread)
+    public static class Held {
+        GoHeap.Local local;
+
+        @Setup(Level.Trial)
+        public void open(GoHeapBench b) {
+            local = b.heap.local();
+        }
+
+        @TearDown(Level.Trial)
+        public void close() {
+            local.close();
+        }
+    }
+
+    /** The pair on a P the thread holds: no lease, and the free is a local (plain) mark. */
+    @Benchmark
+    public long held(Held h) {
+        long p = h.local.allocate(size);
+        h.local.free(p);
+        return p;
+    }
+
+    @Benchmark
+    @Threads(2)
+    public long held2t(Held h) {
+        long p = h.local.allocate(size);
+        h.local.free(p);
+        return p;
     }
 
     @Benchmark

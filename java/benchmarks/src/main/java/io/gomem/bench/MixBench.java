@@ -21,7 +21,7 @@ import org.openjdk.jmh.infra.ThreadParams;
 
 /**
  * A server-like mix in the spirit of larson, per allocator: {@code mix2t} runs 2 threads,
- * {@code mix4t} 4 (on this 2-core machine, 2 per core), {@code mix1t} one (a baseline without
+ * {@code mix4t} 4 (on this 2-core machine, 2 per core), {@code mix16t} 16 (8 per core), {@code mix1t} one (a baseline without
  * contention, where the hand-off below goes from the thread to itself). Each thread owns a table of
  * {@value #SLOTS} slots, filled at setup. One op: pick a random slot, free the block in it (if
  * any), allocate a block of a random size, write its first 8 bytes (as any user would) and leave
@@ -49,7 +49,7 @@ public class MixBench {
     @SuppressWarnings("restricted")
     static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
-    @Param({"gomem", "malloc", "mallocCritical", "jemalloc", "jemallocCritical", "unsafe"})
+    @Param({"gomem", "gomemLocal", "malloc", "mallocCritical", "jemalloc", "jemallocCritical", "unsafe"})
     public String allocator;
 
     Allocator alloc;
@@ -84,7 +84,9 @@ public class MixBench {
         long random;
         SpscRing in;
         SpscRing out;
+        /** This thread's allocator ({@link Allocator#forThread()}), and the benchmark's. */
         Allocator alloc;
+        Allocator shared;
 
         @Setup(Level.Trial)
         public void setup(MixBench bench, ThreadParams thread) {
@@ -92,7 +94,8 @@ public class MixBench {
             int n = thread.getThreadCount();
             in = bench.rings[i];
             out = bench.rings[(i + 1) % n];
-            alloc = bench.alloc;
+            shared = bench.alloc;
+            alloc = shared.forThread();
             random = 0x9E3779B97F4A7C15L * (i + 1);
             for (int s = 0; s < SLOTS; s++) {
                 long r = next();
@@ -109,6 +112,9 @@ public class MixBench {
                     alloc.free(slots[s]);
                     slots[s] = 0;
                 }
+            }
+            if (alloc != shared) {
+                alloc.close(); // this thread's scope (gomemLocal)
             }
         }
 
@@ -156,18 +162,25 @@ public class MixBench {
     @Benchmark
     @Threads(1)
     public long mix1t(Table t) {
-        return op(alloc, t);
+        return op(t.alloc, t);
     }
 
     @Benchmark
     @Threads(2)
     public long mix2t(Table t) {
-        return op(alloc, t);
+        return op(t.alloc, t);
     }
 
     @Benchmark
     @Threads(4)
     public long mix4t(Table t) {
-        return op(alloc, t);
+        return op(t.alloc, t);
+    }
+
+    /** Sixteen threads on this 2-core machine: 8 runnable threads per core, a Java server's usual state. */
+    @Benchmark
+    @Threads(16)
+    public long mix16t(Table t) {
+        return op(t.alloc, t);
     }
 }
