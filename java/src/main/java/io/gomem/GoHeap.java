@@ -135,15 +135,28 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
 
     /** Settings of a {@link GoHeap}. */
     final class Builder {
-        private int procs = Runtime.getRuntime().availableProcessors();
+        private int procs = defaultProcs();
         private OsMemory.UnusedMode unusedMode = new OsMemory().sysUnusedMode();
         private long memoryLimit = defaultMemoryLimit();
         private long hardMemoryLimit = Options.HARD_MEMORY_LIMIT.bytesValue(1, Long.MAX_VALUE);
         private int retainExtraPercent = Options.RETAIN_EXTRA_PERCENT.intValue(0, 10_000);
         private int scavengerCpuPercent = Options.SCAVENGER_CPU_PERCENT.intValue(1, 100);
         private int maxLocals = Malloc.DEFAULT_MAX_HELD;
+        private int maxProcs = defaultMaxProcs();
 
         private Builder() {
+        }
+
+        /** The default most P slots: {@code gomem.maxProcs} if set, else 64 per available processor (see {@link #maxProcs}). */
+        static int defaultMaxProcs() {
+            int set = Options.MAX_PROCS.intValue(0, 4096);
+            return set > 0 ? set : Math.min(4096, 64 * Runtime.getRuntime().availableProcessors());
+        }
+
+        /** The default P slots: {@code gomem.procs} if set, else the available processors (see {@link #procs}). */
+        static int defaultProcs() {
+            int set = Options.PROCS.intValue(0, 4096);
+            return set > 0 ? set : Math.min(4096, Runtime.getRuntime().availableProcessors());
         }
 
         /**
@@ -199,14 +212,31 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
         }
 
         /**
-         * How many per-P caches the heap keeps (Go's GOMAXPROCS): threads share them, so more
-         * threads than this never means more caches. Default: available processors.
+         * How many per-P caches the heap starts with (Go's GOMAXPROCS): threads share them, each
+         * operation leasing one. Default: available processors ({@code gomem.procs}).
          */
         public Builder procs(int procs) {
             if (procs < 1 || procs > 4096) {
                 throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
             }
             this.procs = procs;
+            return this;
+        }
+
+        /**
+         * The most per-P caches the heap grows to (at least {@link #procs}): a thread that finds
+         * every P leased, because their holders were descheduled mid-operation (more runnable
+         * threads than CPUs), adds one instead of waiting for them, so the Ps follow the number
+         * of threads that allocate at once, as jemalloc's per-thread caches do. Each P holds at
+         * most one span per size class and 1 MiB of freed large spans, flushed once idle.
+         * Default: 64 per available processor ({@code gomem.maxProcs}); equal to procs for a
+         * fixed number, as Go has.
+         */
+        public Builder maxProcs(int maxProcs) {
+            if (maxProcs < 1 || maxProcs > 4096) {
+                throw new IllegalArgumentException("maxProcs " + maxProcs + " must be between 1 and 4096");
+            }
+            this.maxProcs = maxProcs;
             return this;
         }
 
@@ -231,7 +261,8 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
 
         public GoHeap build() {
             GoHeap heap = Malloc.create(new OsMemory(unusedMode), new Malloc.Config(procs, memoryLimit, hardMemoryLimit,
-                    retainExtraPercent, scavengerCpuPercent, maxLocals));
+                    retainExtraPercent, scavengerCpuPercent, maxLocals, Options.CENTRAL_SHARDS.intValue(0, 4096),
+                    Math.max(procs, maxProcs)));
             LOG.log(System.Logger.Level.DEBUG, () -> "gomem heap: procs " + procs + ", soft limit "
                     + limitText(memoryLimit) + ", hard limit " + limitText(hardMemoryLimit) + "\n" + Options.describeEffective());
             return heap;

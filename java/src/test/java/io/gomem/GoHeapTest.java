@@ -451,6 +451,7 @@ class GoHeapTest {
         fromThreads.forEach(heap::free); // freed by a thread that allocated none of them
         heap.releaseMemory();
         assertEquals(0, io.gomem.heap.Internals.liveObjectsSlow(heap)[0]);
+        // Virtual threads never add Ps (see Procs.GROW_AFTER): 200 of them share the two.
         assertEquals(2, heap.procs());
     }
 

@@ -146,7 +146,7 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
                 if (s.cachedBy == c) {
                     s.markFreeLocal(idx, address);
                 } else if (s.markFree(idx, address)) {
-                    heap.central[s.spanClass].onFree(s);
+                    heap.centrals[s.shard][s.spanClass].onFree(s);
                 }
                 return;
             }

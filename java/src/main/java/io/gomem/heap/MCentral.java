@@ -32,6 +32,8 @@ import java.util.concurrent.locks.ReentrantLock;
 final class MCentral {
     final int spanClass;
     final int sizeClass;
+    /** Which set of centrals this is (see {@link Malloc}: each P refills from one set). */
+    final int shard;
     final int npages;
     private final SpanSource heap;
     private final ReentrantLock lock = new SpinLock();
@@ -59,15 +61,25 @@ final class MCentral {
 
     /** One central per span class, plus the tiny class, over {@code heap}; null for size class 0. */
     static MCentral[] forEveryClass(SpanSource heap, MStats stats) {
+        return forEveryClass(heap, stats, 0);
+    }
+
+    /** {@link #forEveryClass(SpanSource, MStats)} as shard {@code shard}. */
+    static MCentral[] forEveryClass(SpanSource heap, MStats stats, int shard) {
         MCentral[] central = new MCentral[SizeClasses.NUM_SPAN_CLASSES + 1];
         for (int sc = 0; sc < central.length; sc++) {
-            central[sc] = sc == SizeClasses.TINY_SPAN_CLASS ? new MCentral(heap, stats, sc, SizeClasses.TINY_SIZE_CLASS)
-                    : SizeClasses.sizeClassOf(sc) == 0 ? null : new MCentral(heap, stats, sc, SizeClasses.sizeClassOf(sc));
+            central[sc] = sc == SizeClasses.TINY_SPAN_CLASS ? new MCentral(heap, stats, sc, SizeClasses.TINY_SIZE_CLASS, shard)
+                    : SizeClasses.sizeClassOf(sc) == 0 ? null : new MCentral(heap, stats, sc, SizeClasses.sizeClassOf(sc), shard);
         }
         return central;
     }
 
     MCentral(SpanSource heap, MStats stats, int spanClass, int sizeClass) {
+        this(heap, stats, spanClass, sizeClass, 0);
+    }
+
+    MCentral(SpanSource heap, MStats stats, int spanClass, int sizeClass, int shard) {
+        this.shard = shard;
         this.heap = heap;
         this.stats = stats;
         this.spanClass = spanClass;
@@ -141,6 +153,7 @@ final class MCentral {
             return got;
         }
         MSpan s = heap.allocSmallSpan(spanClass, sizeClass, npages);
+        s.shard = this.shard; // before any cache has it: its frees come here
         lock.lock();
         try {
             spans++;

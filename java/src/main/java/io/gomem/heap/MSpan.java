@@ -167,6 +167,13 @@ final class MSpan {
      */
     long releasedMask;
 
+    /**
+     * Small spans: which shard of central lists ({@link MCentral#shard}) owns the span: set by that
+     * central when it takes the span from the heap, before any cache sees it; fixed until the
+     * span goes back to the heap. A free tells that central, whoever frees.
+     */
+    int shard;
+
     /** The link of {@link MCentral}'s notified stack: the pusher's until the drain (lock held). */
     MSpan notifiedNext;
 

@@ -48,6 +48,14 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     private long flatBase;
 
     final Procs procs;
+    /**
+     * The central span lists: {@code centrals[shard][spanClass]}, several sets (jemalloc's arenas,
+     * at the level of Go's mcentral) so that Ps refilling the same class do not all queue on one
+     * lock; P i refills from set {@code i % shards}. A span belongs to one set for its life in
+     * use ({@link MSpan#shard}); frees from any thread go to that set. {@code central} is every
+     * central of every set, for the loops over all of them.
+     */
+    final MCentral[][] centrals;
     final MCentral[] central;
     final MHeap heap;
     final MStats stats;
@@ -62,12 +70,20 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
      * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
      * @param maxHeld            Ps that {@link GoHeap#local()} scopes may hold at once (see {@link Procs})
+     * @param shards             sets of central span lists (see {@link #centrals}); 0 for four per P slot, at most 64
+     * @param maxProcs           the most P slots the heap adds while threads find every P busy (see {@link Procs})
      */
     public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent,
-            int maxHeld) {
+            int maxHeld, int shards, int maxProcs) {
         public Config {
             if (procs < 1 || procs > 4096) {
                 throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
+            }
+            if (maxProcs < procs || maxProcs > 4096) {
+                throw new IllegalArgumentException("maxProcs " + maxProcs + " must be between procs (" + procs + ") and 4096");
+            }
+            if (shards < 0 || shards > 4096) {
+                throw new IllegalArgumentException("shards " + shards + " must be between 0 (default) and 4096");
             }
             if (maxHeld < 0 || maxHeld > 65536) {
                 throw new IllegalArgumentException("maxHeld " + maxHeld + " must be between 0 and 65536");
@@ -77,7 +93,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
 
         /** Defaults with {@code procs} caches and no limits. */
         public static Config of(int procs) {
-            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1, DEFAULT_MAX_HELD);
+            return new Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1, DEFAULT_MAX_HELD, 0, procs);
         }
     }
 
@@ -88,8 +104,19 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         this.stats = new MStats();
         this.heap = new MHeap(os, new Scavenger.Config(config.softLimit(), config.hardLimit(),
                 config.retainExtraPercent(), config.cpuPercent()), stats);
-        this.central = MCentral.forEveryClass(heap, stats);
-        this.procs = new Procs(config.procs(), config.maxHeld(), heap, central, stats);
+        int shards = config.shards() > 0 ? config.shards() : Math.min(64, 4 * config.procs());
+        this.centrals = new MCentral[shards][];
+        java.util.List<MCentral> all = new java.util.ArrayList<>();
+        for (int i = 0; i < shards; i++) {
+            centrals[i] = MCentral.forEveryClass(heap, stats, i);
+            for (MCentral c : centrals[i]) {
+                if (c != null) {
+                    all.add(c);
+                }
+            }
+        }
+        this.central = all.toArray(new MCentral[0]);
+        this.procs = new Procs(config.procs(), config.maxProcs(), config.maxHeld(), heap, centrals, stats);
     }
 
     /**
@@ -328,7 +355,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         // A small, non-tiny object's start, and a size within its slot (unsigned: a negative size goes the slow way).
         if (s != null && (idx = s.slotOf(address)) >= 0 && Long.compareUnsigned(size, s.elemSize) <= 0) {
             if (s.markFree(idx, address)) {
-                central[s.spanClass].onFree(s);
+                centrals[s.shard][s.spanClass].onFree(s);
             }
             return;
         }
@@ -391,7 +418,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                     if (usable > 0 && length > usable) {
                         throw longerThanBlock(addr, length, usable);
                     }
-                    MCache.freeTiny(central[SizeClasses.TINY_SPAN_CLASS], s, addr);
+                    MCache.freeTiny(centrals[s.shard][SizeClasses.TINY_SPAN_CLASS], s, addr);
                     return;
                 }
                 if (s.slotOf(addr) >= 0) {
@@ -409,12 +436,12 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /**
-     * The span of a large object just freed: kept by this thread's own P cache if its lease is
-     * free right now (a free never waits for a lease) and it fits, else back to the heap, counted
-     * in that P's shard while the lease is held (in the shared counters without one).
+     * The span of a large object just freed: kept by this thread's own P cache, or any P whose
+     * lease is free right now (a free never waits for a lease), if it fits; else back to the
+     * heap, counted in that P's shard while a lease is held (in the shared counters without one).
      */
     private void freeLarge(MSpan s) {
-        MCache c = procs.tryLeaseOwn(Thread.currentThread().threadId());
+        MCache c = procs.tryLeaseForOffer(Thread.currentThread().threadId());
         if (c == null) {
             heap.freeSpan(s);
             return;
@@ -509,7 +536,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     private MStats.MetaBytes metaBytes(MStats.Counters k) {
         long masks = Metadata.arrayBytes(int.class, SizeClasses.classObjects(SizeClasses.TINY_SIZE_CLASS));
         long caches = (procs.procs() + procs.heldCaches()) * Metadata.cacheBytes()
-                + Metadata.centralBytes() * (central.length - 1);
+                + Metadata.centralBytes() * central.length;
         long other = k.arenas() * Metadata.arenaBytes() + Metadata.arrayBytes(MSpan.class, k.flatTablePages())
                 + (k.mappedBytes() / PageAlloc.CHUNK_BYTES) * Metadata.chunkBytes();
         return new MStats.MetaBytes(Metadata.spanBytes(), masks, caches, other);

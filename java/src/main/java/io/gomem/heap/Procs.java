@@ -81,22 +81,29 @@ import java.util.concurrent.locks.ReentrantLock;
  * cache's fields belong to its lease holder (see {@link MCache}).
  */
 final class Procs {
-    private final MCache[] caches;
+    /**
+     * The P slots, {@code caches[i].id == i}: replaced (copied, one longer) when a P is added
+     * ({@link #grow}), under {@link #stwLock}; never shrinks.
+     */
+    private volatile MCache[] caches;
     /**
      * A power-of-two table whose entry i is {@code caches[i % procs]}, four or more entries per
      * cache: a thread's starting cache is {@code slots[threadId & (length - 1)]}, a mask instead
      * of a division (consecutive thread ids land on different caches; the oversize keeps the
-     * shares within 25% of even). Immutable.
+     * shares within 25% of even). Each version is immutable; {@link #grow} publishes a new one
+     * (with the new P in its thread's entry), under {@link #stwLock}.
      */
-    final MCache[] slots;
+    volatile MCache[] slots;
+    /** The most P slots {@link #grow} may reach. */
+    private final int maxProcs;
     /**
      * The table the lease fast path reads: {@link #slots}, or {@link #stopped} while a
      * stop-the-world is pending or running, and for good once the heap is closed. Written only
      * by the stop-the-world, under {@link #stwLock}, here and in {@link #reader}.
      */
     private volatile MCache[] picks;
-    /** As long as {@link #slots}, every entry {@link #STOPPED}: no thread's fast path gets a lease from it. */
-    private final MCache[] stopped;
+    /** As long as {@link #slots}, every entry {@link #STOPPED}: no thread's fast path gets a lease from it. Replaced with slots. */
+    private volatile MCache[] stopped;
     /** Owned by nobody, its lease closed: the entry of {@link #stopped}. */
     private static final MCache STOPPED = new MCache(null, null, null, -1);
 
@@ -128,8 +135,10 @@ final class Procs {
 
     /** What a new held P's cache is made of. */
     private final MHeap heap;
-    private final MCentral[] central;
+    private final MCentral[][] centrals;
     private final MStats stats;
+    /** The first held P's id (P slots are numbered from 0, held Ps from here). */
+    static final int HELD_IDS = 1 << 16;
     /** Held Ps open at once, at most: a scope beyond this leases per operation ({@link HeldP}). */
     private final int maxHeld;
     /** Guarded by {@link #stwLock}: held-P caches that no scope holds now, most recently closed last. */
@@ -163,31 +172,38 @@ final class Procs {
     }
 
     /**
-     * {@code procs} P slots, each an {@link MCache} over {@code heap} and {@code central},
+     * {@code procs} P slots, each an {@link MCache} over {@code heap} and one set of {@code centrals} (P i: set i mod sets),
      * counting into {@code stats}; up to {@code maxHeld} more Ps held by scopes at once.
      */
-    Procs(int procs, int maxHeld, MHeap heap, MCentral[] central, MStats stats) {
+    Procs(int procs, int maxProcs, int maxHeld, MHeap heap, MCentral[][] centrals, MStats stats) {
         if (procs < 1 || procs > 4096) {
             throw new IllegalArgumentException("procs " + procs + " must be between 1 and 4096");
         }
+        if (maxProcs < procs || maxProcs > 4096) {
+            throw new IllegalArgumentException("maxProcs " + maxProcs + " must be between procs (" + procs + ") and 4096");
+        }
+        this.maxProcs = maxProcs;
         if (maxHeld < 0 || maxHeld > 65536) {
             throw new IllegalArgumentException("held Ps " + maxHeld + " must be between 0 and 65536");
         }
         this.heap = heap;
-        this.central = central;
+        this.centrals = centrals;
         this.stats = stats;
         this.maxHeld = maxHeld;
-        this.caches = new MCache[procs];
+        MCache[] cs = new MCache[procs];
         for (int i = 0; i < procs; i++) {
-            caches[i] = new MCache(heap, central, stats, i);
+            cs[i] = new MCache(heap, centrals[i % centrals.length], stats, i); // P i refills from set i
         }
-        this.slots = new MCache[Integer.highestOneBit(4 * procs - 1) << 1];
-        for (int i = 0; i < slots.length; i++) {
-            slots[i] = caches[i % procs];
+        MCache[] sl = new MCache[Integer.highestOneBit(4 * procs - 1) << 1];
+        for (int i = 0; i < sl.length; i++) {
+            sl[i] = cs[i % procs];
         }
-        this.stopped = new MCache[slots.length];
-        java.util.Arrays.fill(stopped, STOPPED);
-        this.picks = slots;
+        MCache[] st = new MCache[sl.length];
+        java.util.Arrays.fill(st, STOPPED);
+        this.caches = cs;
+        this.slots = sl;
+        this.stopped = st;
+        this.picks = sl;
     }
 
     /** Publishes the fast path's table to {@code t} now and at every change. Once, before use. */
@@ -322,7 +338,8 @@ final class Procs {
                 }
             }
             if (c == null && heldCaches < maxHeld) {
-                c = new MCache(heap, central, stats, caches.length + heldCaches);
+                int id = HELD_IDS + heldCaches; // apart from the P slots' ids, which index caches
+                c = new MCache(heap, centrals[heldCaches % centrals.length], stats, id);
                 heldCaches++;
                 if (!c.tryLease()) {
                     throw new IllegalStateException("a new cache's lease was taken");
@@ -421,6 +438,15 @@ final class Procs {
         return new IllegalStateException("heap is closed: no allocation or free after close()");
     }
 
+    /**
+     * Tries of a waiter before it adds a P ({@link #grow}): the spins and parks of 1 to 8 µs,
+     * about 20 µs in all. A holder parked on a lock mid-operation comes back within microseconds,
+     * and a new P would only queue on the same lock; one descheduled by the OS is gone for a time
+     * slice, milliseconds. Virtual threads never add Ps: they run on as many carriers as CPUs,
+     * so a P they all find busy is held by a thread that runs, or that parked on a lock (giving
+     * its carrier back), never by one the OS descheduled for a slice.
+     */
+    private static final int GROW_AFTER = 36;
     /** Caches looked at for one this thread owns, or one nobody owns, before taking any free one. */
     private static final int PROBES = 4;
     /** Tries before a waiter parks, and the longest it parks between tries. */
@@ -436,26 +462,85 @@ final class Procs {
         }
     }
 
-    /** The lease after the fast path missed: a free P now (see {@link #tryLeaseAny}), else a wait ({@link #leaseWait}). */
+    /**
+     * The lease after the fast path missed: a free P now (see {@link #tryLeaseAny}), else a new
+     * P ({@link #grow}), else a wait ({@link #leaseWait}).
+     */
     MCache leaseSlow(long tid) {
-        MCache c = picks == slots ? tryLeaseAny(tid) : null; // while the world stops, the Ps are its
+        if (picks != slots) {
+            return leaseWait(tid); // while the world stops, the Ps are its
+        }
+        MCache c = tryLeaseAny(tid);
         return c != null ? c : leaseWait(tid);
+    }
+
+    /**
+     * Adds a P for thread {@code tid}, which found every P leased, and returns it leased and
+     * owned by the thread; null if the heap has {@link #maxProcs} already, is closed, or the
+     * world is stopping (then the caller waits). Every P is leased at once only when some lease
+     * holders are descheduled (by the OS, or parked on a lock mid-operation): with more runnable
+     * threads than CPUs, the normal state of a Java server, waiting for them costs the waiter a
+     * time slice, while a new P costs its cache's arrays and, once used, one span per class.
+     * So the Ps grow toward the number of threads that allocate at once (as jemalloc gives each
+     * thread its cache), bounded by {@code maxProcs}; the idle flush empties the spans of Ps
+     * nobody uses any more.
+     */
+    private MCache grow(long tid) {
+        if (caches.length >= maxProcs) {
+            return null;
+        }
+        stwLock.lock();
+        try {
+            MCache[] cs = caches;
+            int n = cs.length;
+            if (closed || n >= maxProcs || picks != slots) {
+                return null;
+            }
+            MCache c = new MCache(heap, centrals[n % centrals.length], stats, n);
+            if (!c.tryLease()) {
+                throw new IllegalStateException("a new cache's lease was taken");
+            }
+            c.owner = tid;
+            c.ownerThread = Thread.currentThread();
+            cs = java.util.Arrays.copyOf(cs, n + 1);
+            cs[n] = c;
+            MCache[] old = slots;
+            int len = old.length;
+            while (len < 4 * (n + 1)) {
+                len <<= 1;
+            }
+            MCache[] sl = new MCache[len];
+            for (int i = 0; i < len; i++) {
+                sl[i] = old[i & (old.length - 1)]; // every thread keeps the P its id picked (its low bits are the same)
+            }
+            sl[(int) tid & (len - 1)] = c; // this thread's fast path finds its new P
+            MCache[] st = new MCache[len];
+            java.util.Arrays.fill(st, STOPPED);
+            caches = cs;
+            stopped = st;
+            slots = sl;
+            setPicks(sl);
+            return c;
+        } finally {
+            stwLock.unlock();
+        }
     }
 
     /**
      * One look for a free P for thread {@code tid}, trying caches in order from the one its id
      * picks: among the next {@link #PROBES}, one this thread owns, then one nobody owns (the
      * thread claims it); else any free one, borrowed without claiming it; null if all are
-     * leased. So threads whose ids pick the same cache settle on different ones instead of
+     * leased (then the caller waits, and adds a P if the wait goes on: {@link #grow}). So threads whose ids pick the same cache settle on different ones instead of
      * taking turns on one and sharing its spans (Go binds an M to a P the same way while it
      * runs), and with more threads than caches the owners keep their fast path while the others
      * borrow. The idle flush frees a cache for claiming again once its owner has ended or done
      * nothing for a period.
      */
     private MCache tryLeaseAny(long tid) {
+        MCache[] sl = slots; // first: a version of slots comes with caches at least as new (grow writes caches first)
         MCache[] cs = caches;
         int n = cs.length;
-        int i = slots[(int) tid & (slots.length - 1)].id;
+        int i = sl[(int) tid & (sl.length - 1)].id;
         int probes = Math.min(PROBES, n);
         for (int pass = 0; pass < 3; pass++) {
             for (int k = 0, j = i, m = pass < 2 ? probes : n; k < m; k++, j = j + 1 == n ? 0 : j + 1) {
@@ -475,21 +560,24 @@ final class Procs {
     }
 
     /**
-     * The cache thread {@code tid} owns, leased, if its lease is free right now; else null (this
-     * never waits). For an operation that only offers something to its own P (a freed large span).
+     * A P whose lease is free right now, leased: the one thread {@code tid} owns if it is free,
+     * else any free one, looked for from the one its id picks, without claiming it; null if all
+     * are busy (this never waits). For an operation that only offers something to a P (a freed
+     * large span, which any P may keep): it must not queue on the heap lock when a P could take it.
      */
-    MCache tryLeaseOwn(long tid) {
-        MCache c = slots[(int) tid & (slots.length - 1)];
-        if (c.owner != tid) {
-            c = null;
-            for (MCache o : caches) {
-                if (o.owner == tid) {
-                    c = o;
-                    break;
-                }
+    MCache tryLeaseForOffer(long tid) {
+        MCache[] sl = slots; // first, as in tryLeaseAny
+        MCache c = sl[(int) tid & (sl.length - 1)];
+        if (c.owner == tid && c.tryLease()) {
+            return c;
+        }
+        MCache[] cs = caches;
+        for (int k = 0, j = c.id; k < cs.length; k++, j = j + 1 == cs.length ? 0 : j + 1) {
+            if (cs[j].tryLease()) {
+                return cs[j];
             }
         }
-        return c != null && c.tryLease() ? c : null;
+        return null;
     }
 
     /**
@@ -510,6 +598,9 @@ final class Procs {
             for (int k = 0; ; k++) {
                 if (picks == slots) {
                     MCache c = tryLeaseAny(tid);
+                    if (c == null && k >= GROW_AFTER && !Thread.currentThread().isVirtual()) {
+                        c = grow(tid); // every P still busy after a while: its holders are descheduled
+                    }
                     if (c != null) {
                         return c;
                     }

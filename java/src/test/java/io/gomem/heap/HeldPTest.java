@@ -34,7 +34,7 @@ class HeldPTest {
     private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     private static Malloc heap(int procs, int maxHeld) {
-        return Malloc.create(new OsMemory(), new Malloc.Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1, maxHeld));
+        return Malloc.create(new OsMemory(), new Malloc.Config(procs, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1, maxHeld, 0, procs));
     }
 
     private static MSpan span(Malloc m, long p) {

@@ -246,7 +246,7 @@ class MetadataSizeTest {
         assertEquals(jol(c), Metadata.centralBytes());
         report("MCentral (lock, empty partial deque)", Metadata.centralBytes());
         // The central of a working heap holds the same, plus spans (counted as spans).
-        MCentral used = core.central[SizeClasses.spanClass(5, true)];
+        MCentral used = core.centrals[0][SizeClasses.spanClass(5, true)];
         assertEquals(shallow(used), Metadata.instanceBytes(MCentral.class));
     }
 
