@@ -120,6 +120,7 @@ class GoHeapLocalRaceTest {
     @Test
     void aScopeIsNeverOpenOnAClosedHeapAndARefusedCloseChangesNothing() throws Exception {
         String out = runForked(OpenRacingClose.class, 120, List.of(), "300");
+        System.out.println(out.trim());
         assertTrue(out.contains("rounds 300"), out);
     }
 
@@ -185,6 +186,7 @@ class GoHeapLocalRaceTest {
     @Test
     void scopesOpeningAndClosingAgainstStopTheWorldsKeepEveryBlockOneOwnerAndTheCountsExact() throws Exception {
         String out = runForked(ScopesRacingStopTheWorld.class, 120, List.of("-Dgomem.checkInvariants=true"), "4");
+        System.out.println(out.trim());
         assertTrue(out.contains("stop-the-worlds"), out);
     }
 
@@ -276,6 +278,7 @@ class GoHeapLocalRaceTest {
     @Test
     void localAndRemoteFreesIntoAHeldPsSpansAreEachReclaimedOnce() throws Exception {
         String out = runForked(LocalAndRemoteFreesRacingSweeps.class, 120, List.of(), "2000000");
+        System.out.println(out.trim());
         assertTrue(out.contains("allocated 2000000"), out);
     }
 
@@ -325,6 +328,7 @@ class GoHeapLocalRaceTest {
     @Test
     void scopesOfEndedThreadsAreTakenBackAndTheHeapCloses() throws Exception {
         String out = runForked(EndedThreadsRacingReclaimAndClose.class, 120, List.of(), "200");
+        System.out.println(out.trim());
         assertTrue(out.contains("rounds 200"), out);
     }
 
@@ -399,6 +403,7 @@ class GoHeapLocalRaceTest {
     @Test
     void pSlotsAddedUnderContentionStayBoundedAndSoundAgainstStopTheWorldsAndClose() throws Exception {
         String out = runForked(GrowthRacingStopTheWorld.class, 120, List.of(), "60");
+        System.out.println(out.trim());
         assertTrue(out.contains("rounds 60"), out);
     }
 }

@@ -42,6 +42,8 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
     private Thread holder;
     /** The held P's cache; null once closed, or if no P could be held. */
     private MCache cache;
+    /** Its span per span class ({@link MCache#alloc}, a final array), one load nearer the fast path. */
+    private MSpan[] spans;
     private boolean closed;
     /** Procs' index of this scope among the open ones (under its lock); -1 when not open. */
     private int index = -1;
@@ -51,6 +53,7 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
         this.owner = Thread.currentThread();
         MCache c = heap.procs.acquireHeld(this);
         this.cache = c;
+        this.spans = c != null ? c.alloc : null;
         this.holder = c != null ? owner : null;
     }
 
@@ -87,7 +90,7 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
     public long allocate(long size) {
         if (Thread.currentThread() == holder
                 && Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
-            long p = cache.alloc[SizeClasses.noscanSpanClass8(size)].nextFreeFast();
+            long p = spans[SizeClasses.noscanSpanClass8(size)].nextFreeFast();
             if (p != 0) {
                 return p;
             }
@@ -175,6 +178,7 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
         holder = null;
         MCache c = cache;
         cache = null;
+        spans = null;
         if (c != null) {
             c.flushCounts();
             heap.procs.releaseHeld(this, c);

@@ -771,10 +771,14 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         return mxBeans.register(this, name);
     }
 
-    /** Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. */
+    /**
+     * Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. Refused
+     * (IllegalStateException, nothing changed, the MXBeans still registered) while
+     * {@link #local()} scopes are open.
+     */
     @Override
     public void close() {
-        mxBeans.closeAll();
         procs.close(heap::releaseAll);
+        mxBeans.closeAll(); // after: a refused close leaves them registered
     }
 }

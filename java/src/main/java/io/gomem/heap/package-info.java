@@ -9,12 +9,14 @@
  *   Go file          class          what it owns
  *   malloc.go        Malloc         the entry points: size routing, tiny / small / large, zeroing
  *                                   inside the lease, free, usableSize (the one io.gomem.GoHeap)
- *   proc.go          Procs          P slots, leases, ownership, idle flush, stop-the-world, close:
- *                                   who may touch heap memory now
+ *   proc.go          Procs          P slots (added under contention), leases, ownership, held Ps,
+ *                                   idle flush, stop-the-world, close: who may touch heap memory now
+ *   proc.go          HeldP          acquirep/releasep: a thread holding a P for a scope, the entry
+ *   (acquirep)                      points of its owner path (GoHeap.Local)
  *   mstats.go        MStats         counters read in consistent cuts without stopping the world;
  *                                   MemStats and the stats dump built from one cut
  *   mcache.go        MCache         per P: a span per span class, the tiny block, kept large spans
- *   mcentral.go      MCentral       per span class: partial and full spans, the sweep
+ *   mcentral.go      MCentral       per span class and set: partial and full spans, the sweep
  *   mheap.go         MHeap          arenas, the spans table, spans and large objects, heap lock
  *   mgcscavenge.go   Scavenger      free pages back to the OS: paced, under the limits, on request
  *   mpagealloc.go    PageAlloc      radix tree of chunk summaries; first fit; scavenged bits
@@ -28,7 +30,7 @@
  *
  * <h2>Layers (each calls only the ones below)</h2>
  * <pre>
- *   io.gomem.GoHeap (API) → Malloc → Procs, MStats → MCache → MCentral → MHeap → Scavenger
+ *   io.gomem.GoHeap (API) → Malloc, HeldP → Procs, MStats → MCache → MCentral → MHeap → Scavenger
  *       → PageAlloc → io.gomem.os.OsMemory → io.gomem.bindings
  * </pre>
  * What flows up is published through something the lower layer is given, never by calling up:
@@ -43,7 +45,10 @@
  * Procs}) and takes the next free slot of that P's {@link io.gomem.heap.MCache}
  * span for the class: count trailing zeros of the span's alloc cache. When the span is exhausted
  * the cache hands it back to its {@link io.gomem.heap.MCentral} and takes another (partial, or
- * new from the {@link io.gomem.heap.MHeap}) under one hold of the central's lock. Requests under
+ * new from the {@link io.gomem.heap.MHeap}) under one hold of the central's lock. There are
+ * several sets of centrals (jemalloc's arenas at the level of Go's mcentral): P i refills from
+ * set i mod sets, and a span keeps its set for frees. A thread holding a P ({@code HeldP},
+ * {@code GoHeap.local()}) skips the lease: its allocation is the cache's fast path alone. Requests under
  * 16 bytes that need no zeroing share 16-byte blocks (the tiny allocator). Larger requests get
  * their own run of 8 KiB pages from the page allocator, under the heap lock, unless the P keeps
  * the span of a freed large object of the same page count (up to 64 pages), which it then reuses
@@ -55,7 +60,9 @@
  * through the spans table (O(1): one flat table over the heap's contiguous arenas), checks the
  * address is a live object's start (one multiply by the class's divMagic), and sets the
  * slot's bit in the span's free marks with one atomic OR (idempotent: racing frees of one
- * object set one bit and reach no other slot's). The slot is reused only
+ * object set one bit and reach no other slot's). A free by the thread holding the P that caches
+ * the span sets a bit in the span's local marks instead, with plain stores (mimalloc's local
+ * free list beside its thread-free list); the owner's sweep folds both. The slot is reused only
  * after the span's owner sweeps it: the cache that holds it, in place, once the span is
  * exhausted; or its MCentral when the span is handed back or out. A span in the full set is armed so that its first free
  * queues it (lock-free) to move to the partial set; a span found with no live object goes back to

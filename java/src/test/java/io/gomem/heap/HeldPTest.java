@@ -190,17 +190,21 @@ class HeldPTest {
     @Test
     void closeOfTheHeapIsRefusedWhileAScopeIsOpenAndChangesNothing() {
         Malloc m = heap(2, 4);
+        javax.management.ObjectName bean = m.registerMXBean("heldp-refused-close");
+        javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
         GoHeap.Local p = m.local();
         long a = p.allocate(48);
         IllegalStateException e = assertThrows(IllegalStateException.class, m::close);
         assertTrue(e.getMessage().contains("1 P(s) held") && e.getMessage().contains(Thread.currentThread().toString()),
                 e.getMessage());
         assertFalse(m.isClosed());
+        assertTrue(server.isRegistered(bean), "a refused close leaves the MXBean registered");
         ALL.set(ValueLayout.JAVA_LONG, a, 42L); // the memory is still there
         p.free(a);
         p.close();
         m.close();
         assertTrue(m.isClosed());
+        assertFalse(server.isRegistered(bean));
         assertThrows(IllegalStateException.class, m::local);
     }
 

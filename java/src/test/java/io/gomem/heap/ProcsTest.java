@@ -208,4 +208,57 @@ class ProcsTest {
         assertThrows(IllegalStateException.class, () -> core.procs.stopTheWorld(() -> { }));
         assertTrue(p != 0);
     }
+    /**
+     * Ps added under contention are bounded and left behind by ended threads: rounds of platform
+     * threads, more than the CPUs, allocate and free and end; between rounds the idle flush
+     * forgets their owners and empties the Ps, so later rounds claim those Ps instead of adding
+     * more, and no span stays cached once every thread has ended.
+     */
+    @Test
+    void psAddedForBusyThreadsAreBoundedAndReusedAfterTheThreadsEnd() throws Exception {
+        int threads = 6;
+        try (Malloc m = Malloc.create(new OsMemory(), new Malloc.Config(1, Long.MAX_VALUE, Long.MAX_VALUE, 10, 1,
+                Malloc.DEFAULT_MAX_HELD, 0, 32))) {
+            Background.unregister(m);
+            int afterFirst = 0;
+            for (int round = 0; round < 8; round++) {
+                java.util.List<Thread> ts = new java.util.ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    ts.add(Thread.ofPlatform().start(() -> {
+                        long[] live = new long[64];
+                        for (int i = 0; i < 20_000; i++) {
+                            int k = i & 63;
+                            if (live[k] != 0) {
+                                m.free(live[k]);
+                            }
+                            live[k] = m.allocate(16 + (i % 97) * 8);
+                        }
+                        for (long a : live) {
+                            m.free(a);
+                        }
+                    }));
+                }
+                for (Thread t : ts) {
+                    t.join();
+                }
+                assertTrue(m.procs() <= 1 + threads * (round + 1) && m.procs() <= 32, "procs " + m.procs());
+                if (round == 0) {
+                    afterFirst = m.procs();
+                }
+                m.procs.flushIdleCaches(); // counts the period: the Ps took spans in it
+                m.procs.flushIdleCaches(); // a quiet period: spans back, owners forgotten
+                for (MCache c : m.procs.caches()) {
+                    assertEquals(0, c.owner, "the owner of P " + c.id + " ended and was forgotten");
+                }
+            }
+            // Threads of later rounds claim the Ps the ended ones left (only a thread that finds
+            // every P busy for a while adds one): the count stays near the first round's.
+            assertTrue(m.procs() <= afterFirst + threads, "procs " + m.procs() + " after 8 rounds, " + afterFirst + " after 1");
+            assertEquals(0, m.cachedSpans(), "no span cached once the threads ended and the Ps were flushed");
+            assertEquals(0, m.memStatsSwept().heapObjects());
+            m.checkInvariants();
+            System.out.println("P slots: " + afterFirst + " after the first round of " + threads + " threads, "
+                    + m.procs() + " after 8");
+        }
+    }
 }
