@@ -46,9 +46,16 @@ public class GoHeapBench {
         segments = heap.segments();
     }
 
+    /** Open scopes, and whether this state's teardown has run: the last of them closes the heap (see MixBench). */
+    final java.util.concurrent.atomic.AtomicInteger scopes = new java.util.concurrent.atomic.AtomicInteger();
+    volatile boolean tornDown;
+
     @TearDown
     public void tearDown() {
-        heap.close();
+        tornDown = true;
+        if (scopes.get() == 0) {
+            heap.close(); // idempotent
+        }
     }
 
     @Benchmark
@@ -70,14 +77,21 @@ public class GoHeapBench {
     public static class Held {
         GoHeap.Local local;
 
+        GoHeapBench bench;
+
         @Setup(Level.Trial)
         public void open(GoHeapBench b) {
+            bench = b;
+            b.scopes.incrementAndGet();
             local = b.heap.local();
         }
 
         @TearDown(Level.Trial)
         public void close() {
             local.close();
+            if (bench.scopes.decrementAndGet() == 0 && bench.tornDown) {
+                bench.heap.close(); // JMH tore the heap's state down first: the heap closes after the last scope
+            }
         }
     }
 

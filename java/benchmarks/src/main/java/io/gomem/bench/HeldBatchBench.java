@@ -46,9 +46,16 @@ public class HeldBatchBench {
         heap = GoHeap.builder().build();
     }
 
+    /** Open scopes, and whether this state's teardown has run: the last of them closes the heap (see MixBench). */
+    final java.util.concurrent.atomic.AtomicInteger scopes = new java.util.concurrent.atomic.AtomicInteger();
+    volatile boolean tornDown;
+
     @TearDown
     public void tearDown() {
-        heap.close();
+        tornDown = true;
+        if (scopes.get() == 0) {
+            heap.close(); // idempotent
+        }
     }
 
     /** One thread's scope (opened and closed on the thread itself), blocks and free order. */
@@ -58,8 +65,12 @@ public class HeldBatchBench {
         final long[] blocks = new long[BATCH];
         final int[] order = new int[BATCH];
 
+        HeldBatchBench bench;
+
         @Setup(Level.Trial)
         public void open(HeldBatchBench b) {
+            bench = b;
+            b.scopes.incrementAndGet();
             local = b.heap.local();
             for (int i = 0; i < BATCH; i++) {
                 order[i] = i;
@@ -76,6 +87,9 @@ public class HeldBatchBench {
         @TearDown(Level.Trial)
         public void close() {
             local.close();
+            if (bench.scopes.decrementAndGet() == 0 && bench.tornDown) {
+                bench.heap.close();
+            }
         }
     }
 

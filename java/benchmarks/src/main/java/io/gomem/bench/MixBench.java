@@ -55,6 +55,13 @@ public class MixBench {
     Allocator alloc;
     /** rings[i]: thread i-1 (mod n) sends, thread i receives. */
     SpscRing[] rings;
+    /**
+     * Thread tables not torn down yet, and whether this state's own teardown has run: JMH may
+     * tear this state down before some threads' tables (seen with 16 threads), whose blocks and
+     * scopes must go first; whichever of the two comes last closes the allocator.
+     */
+    final java.util.concurrent.atomic.AtomicInteger tables = new java.util.concurrent.atomic.AtomicInteger();
+    volatile boolean tornDown;
 
     @Setup(Level.Trial)
     public void setup(org.openjdk.jmh.infra.BenchmarkParams params) throws Throwable {
@@ -71,9 +78,21 @@ public class MixBench {
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        tornDown = true;
+        if (tables.get() == 0) {
+            closeAll();
+        }
+    }
+
+    /** Frees what the rings hold and closes the allocator, once, after every table is torn down. */
+    synchronized void closeAll() {
+        if (rings == null) {
+            return;
+        }
         for (SpscRing r : rings) {
             r.drain(alloc::free);
         }
+        rings = null;
         alloc.close();
     }
 
@@ -87,11 +106,14 @@ public class MixBench {
         /** This thread's allocator ({@link Allocator#forThread()}), and the benchmark's. */
         Allocator alloc;
         Allocator shared;
+        MixBench bench;
 
         @Setup(Level.Trial)
         public void setup(MixBench bench, ThreadParams thread) {
             int i = thread.getThreadIndex();
             int n = thread.getThreadCount();
+            this.bench = bench;
+            bench.tables.incrementAndGet();
             in = bench.rings[i];
             out = bench.rings[(i + 1) % n];
             shared = bench.alloc;
@@ -115,6 +137,9 @@ public class MixBench {
             }
             if (alloc != shared) {
                 alloc.close(); // this thread's scope (gomemLocal)
+            }
+            if (bench.tables.decrementAndGet() == 0 && bench.tornDown) {
+                bench.closeAll();
             }
         }
 
