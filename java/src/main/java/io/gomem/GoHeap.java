@@ -153,10 +153,10 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
             return set > 0 ? set : Math.min(4096, 64 * Runtime.getRuntime().availableProcessors());
         }
 
-        /** The default P slots: {@code gomem.procs} if set, else the available processors (see {@link #procs}). */
+        /** The default P slots: {@code gomem.procs} if set, else four per available processor (see {@link #procs}). */
         static int defaultProcs() {
             int set = Options.PROCS.intValue(0, 4096);
-            return set > 0 ? set : Math.min(4096, Runtime.getRuntime().availableProcessors());
+            return set > 0 ? set : Math.min(4096, 4 * Runtime.getRuntime().availableProcessors());
         }
 
         /**
@@ -213,7 +213,11 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
 
         /**
          * How many per-P caches the heap starts with (Go's GOMAXPROCS): threads share them, each
-         * operation leasing one. Default: available processors ({@code gomem.procs}).
+         * operation leasing one. Default: four per available processor ({@code gomem.procs}), as
+         * jemalloc makes four arenas per CPU: Go sets one P per CPU because its scheduler never
+         * deschedules a goroutine inside malloc, while the OS deschedules a Java thread anywhere,
+         * lease held or not (measured: the server mix with 4 threads on 2 CPUs, 245 ns per op with
+         * 2 Ps, 162 with 8; BENCHMARKS.md).
          */
         public Builder procs(int procs) {
             if (procs < 1 || procs > 4096) {

@@ -70,7 +70,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * @param retainExtraPercent the scavenger's goal: Ready at most in-use × (100 + this) / 100
      * @param cpuPercent         the background scavenger's CPU budget, percent of one CPU
      * @param maxHeld            Ps that {@link GoHeap#local()} scopes may hold at once (see {@link Procs})
-     * @param shards             sets of central span lists (see {@link #centrals}); 0 for four per P slot, at most 64
+     * @param shards             sets of central span lists (see {@link #centrals}); 0 for four per CPU, at most 64
      * @param maxProcs           the most P slots the heap adds while threads find every P busy (see {@link Procs})
      */
     public record Config(int procs, long softLimit, long hardLimit, int retainExtraPercent, int cpuPercent,
@@ -104,7 +104,8 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         this.stats = new MStats();
         this.heap = new MHeap(os, new Scavenger.Config(config.softLimit(), config.hardLimit(),
                 config.retainExtraPercent(), config.cpuPercent()), stats);
-        int shards = config.shards() > 0 ? config.shards() : Math.min(64, 4 * config.procs());
+        int shards = config.shards() > 0 ? config.shards()
+                : Math.min(64, 4 * Runtime.getRuntime().availableProcessors());
         this.centrals = new MCentral[shards][];
         java.util.List<MCentral> all = new java.util.ArrayList<>();
         for (int i = 0; i < shards; i++) {

@@ -15,10 +15,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * reads ({@link #picks}, published to it through {@link Table}) if the thread owns it (that fast
  * path runs in {@link Malloc#lease}, on the entry point's own copy of the table), else
  * ({@link #leaseSlow}) one it owns, one nobody owns (which it then owns), or any free one
- * (borrowed); if none is free it waits ({@link #leaseWait}). Ownership is only a preference that
- * keeps a thread on one cache (and its spans) as Go keeps an M on a P; leases last one
- * operation, so a thread that dies or idles holds nothing, and any number of threads, virtual or
- * not, share {@code procs} caches. The background thread flushes caches that took no span for a
+ * (borrowed); if none is free it waits ({@link #leaseWait}), and a platform thread that still
+ * finds none after about 20 µs adds a P ({@link #grow}, up to {@link #maxProcs}): with more
+ * runnable threads than CPUs, lease holders descheduled mid-operation would otherwise hold
+ * every P for a time slice. Ownership is only a preference that keeps a thread on one cache (and
+ * its spans) as Go keeps an M on a P; leases last one operation, so a thread that dies or idles
+ * holds nothing, and any number of threads, virtual or not, share the caches. The background thread flushes caches that took no span for a
  * period ({@link #flushIdleCaches}) and forgets their owner, so spans do not sit in caches nobody
  * uses.
  *
@@ -77,7 +79,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #spare}, {@link #open}, {@link #nOpen}, {@link #heldCaches}: {@link #stwLock}; a spare
  * cache's fields belong to whoever holds its lease (a stop-the-world, the idle flush, a reader
  * flushing its counts, or the scope that takes it).
- * {@link #poller}: volatile, the {@link #waitLock} holder's. {@link #caches}: immutable; each
+ * {@link #poller}: volatile, the {@link #waitLock} holder's. {@link #caches}, {@link #slots},
+ * {@link #stopped}: volatile, each version immutable, replaced only by {@link #grow} under
+ * {@link #stwLock} (caches first, so a reader of slots then caches sees every id it indexes); each
  * cache's fields belong to its lease holder (see {@link MCache}).
  */
 final class Procs {

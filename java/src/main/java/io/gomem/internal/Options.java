@@ -36,11 +36,11 @@ public enum Options {
     SCAVENGER_CPU_PERCENT("gomem.scavenger.cpuPercent", "1",
             "CPU budget of the background scavenger, in percent of one CPU (Go aims at 1%)."),
     PROCS("gomem.procs", "0",
-            "P slots the heap starts with (Go's GOMAXPROCS; 0: available processors)."),
+            "P slots the heap starts with (Go's GOMAXPROCS; 0: four per available processor)."),
     MAX_PROCS("gomem.maxProcs", "0",
             "The most P slots the heap grows to while threads find every P busy (0: 64 per available processor)."),
     CENTRAL_SHARDS("gomem.centralShards", "0",
-            "Sets of central span lists (each P refills from one; 0: four per P slot, at most 64)."),
+            "Sets of central span lists (each P refills from one; 0: four per available processor, at most 64)."),
     CHECK_INVARIANTS("gomem.checkInvariants", "false",
             "Run every component's checkInvariants() after each slow-path operation (slow; for"
                     + " tests and debugging).");
