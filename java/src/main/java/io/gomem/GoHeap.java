@@ -81,7 +81,7 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
      *       holds one keeps no other thread waiting, and a virtual thread holding one pins no
      *       carrier (nothing here parks while holding a monitor).</li>
      *   <li><b>What not to do while one is open:</b> keep scopes open without bound on many
-     *       threads (each keeps its P's cache: at most one span per size class and up to 1 MiB of
+     *       threads (each keeps its P's cache: at most one span per size class and up to 4 MiB of
      *       large spans), or expect {@link GoHeap#close()} to succeed: it refuses while scopes are
      *       open, naming their threads. Beyond {@link Builder#maxLocals} open at once a scope holds
      *       no P and leases one per operation ({@link #holdsP()} says which).</li>
@@ -232,7 +232,7 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
          * every P leased, because their holders were descheduled mid-operation (more runnable
          * threads than CPUs), adds one instead of waiting for them, so the Ps follow the number
          * of threads that allocate at once, as jemalloc's per-thread caches do. Each P holds at
-         * most one span per size class and 1 MiB of freed large spans, flushed once idle.
+         * most one span per size class and 4 MiB of freed large spans, flushed once idle.
          * Default: 64 per available processor ({@code gomem.maxProcs}); equal to procs for a
          * fixed number, as Go has.
          */

@@ -46,7 +46,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * whose), with nothing changed: a closed heap has no open scope. What this costs is stated where
  * it shows: statistics lag by what other threads' open scopes handed out since their last
  * refill, {@code releaseMemory} cannot take back the spans they cache (at most one per size
- * class, and up to 1 MiB of large spans), and {@code checkInvariants} refuses while another
+ * class, and up to 4 MiB of large spans), and {@code checkInvariants} refuses while another
  * thread holds one.
  *
  * <h2>Invariant: who may touch heap memory</h2>

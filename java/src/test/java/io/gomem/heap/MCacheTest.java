@@ -607,11 +607,24 @@ class MCacheTest {
 
         assertFalse(cache.keepLarge(freedLarge(MCache.LARGE_MAX_PAGES + 1, 600_000)), "too many pages to keep");
         assertTrue(cache.keepLarge(freedLarge(MCache.LARGE_MAX_PAGES, 500_000)));
-        MSpan fill = freedLarge(MCache.LARGE_BUDGET_PAGES - 4 - MCache.LARGE_MAX_PAGES, 400_000);
-        assertTrue(cache.keepLarge(fill), "up to the budget exactly");
+        // Fill up to the budget exactly with spans of at most LARGE_MAX_PAGES, the last one's page
+        // count unlike the others' (so that reuseLarge of that count finds it alone).
+        int fills = 0;
+        MSpan fill = null;
+        for (int left = MCache.LARGE_BUDGET_PAGES - 4 - MCache.LARGE_MAX_PAGES; left > 0; ) {
+            int np = left > MCache.LARGE_MAX_PAGES ? MCache.LARGE_MAX_PAGES : left;
+            if (left > MCache.LARGE_MAX_PAGES && left - np < 5) {
+                np = left - 5; // keep a last fill of 5 or more pages, not 4 (the first span's count)
+            }
+            fill = freedLarge(np, np * 8192L - 100);
+            assertTrue(cache.keepLarge(fill), "up to the budget exactly");
+            left -= np;
+            fills++;
+        }
+        assertTrue(fill.npages != 4 && fill.npages != MCache.LARGE_MAX_PAGES || fills == 1, "the last fill's count is its own");
         assertEquals(MCache.LARGE_BUDGET_PAGES, cache.largeKeptPages);
         assertFalse(cache.keepLarge(freedLarge(1, 8192)), "past the budget");
-        assertEquals(3, cache.largeKeptSpans);
+        assertEquals(2 + fills, cache.largeKeptSpans);
         cache.checkInvariants();
 
         assertNull(cache.reuseLarge(3, 20_000), "no kept span of 3 pages");
@@ -624,8 +637,8 @@ class MCacheTest {
         assertEquals(MCache.LARGE_BUDGET_PAGES - 4, cache.largeKeptPages);
         cache.flushCounts();
         c = stats.cut();
-        assertEquals(2, c[MStats.LARGE_KEPT_SPANS]);
-        assertEquals(6, c[MStats.LARGE_ALLOCS], "five counted by the fake heap, one by the reuse");
+        assertEquals(1 + fills, c[MStats.LARGE_KEPT_SPANS]);
+        assertEquals(5 + fills, c[MStats.LARGE_ALLOCS], "those counted by the fake heap, and one by the reuse");
         assertEquals(20_000, c[MStats.LIVE_BYTES] - (600_000 + 8192), "the live bytes: the two refused objects and the reused one");
         cache.checkInvariants();
 
@@ -641,6 +654,9 @@ class MCacheTest {
         // Empty the lists, so that nothing needs the (absent) heap.
         assertSame(fill, cache.reuseLarge(fill.npages, 1));
         assertNotNull(cache.reuseLarge(MCache.LARGE_MAX_PAGES, 1));
+        while (cache.reuseLarge(MCache.LARGE_MAX_PAGES, 1) != null) {
+            // the other full-size fills
+        }
         assertEquals(0, cache.largeKeptPages);
         assertEquals(0, cache.cachedSpans());
     }
