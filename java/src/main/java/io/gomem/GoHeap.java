@@ -30,8 +30,10 @@ import java.util.function.Function;
  *   <li><b>Memory segments</b> — {@link #segments()}, a {@link SegmentAllocator}, and its
  *       {@link Segments#free(MemorySegment)}: the memory <em>is zeroed</em>,
  *       as Java code expects of a SegmentAllocator, and any power-of-two alignment is honoured.
- *       Segments are unbounded views with the global scope: they do not know when their memory is
- *       freed, so using one after {@code free} or {@link #close()} is a use-after-free, as in C.</li>
+ *       Segments have the heap's scope: after {@link #close()} every access through one throws
+ *       IllegalStateException and {@code scope().isAlive()} is false, as for a closed
+ *       {@code Arena}'s segments. Using a segment after {@code free} of that segment is a
+ *       use-after-free, as in C (no scope per object at this price).</li>
  * </ul>
  *
  * <p>Frees are legal from any thread. Bad input throws and changes nothing: a negative or
@@ -326,13 +328,13 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
      * exception is thrown as it was.
      */
     final class Segments implements SegmentAllocator {
-        /** All of the address space, global scope: segments are slices of it. */
-        @SuppressWarnings("restricted") // gomem is a native-access module: see the README
-        private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
         private final GoHeap heap;
+        /** All of the address space in the heap's scope (closed with the heap): segments are slices of it. */
+        private final MemorySegment memory;
 
         private Segments(GoHeap heap) {
             this.heap = heap;
+            this.memory = ((Malloc) heap).memory();
         }
 
         /**
@@ -342,7 +344,7 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
         @Override
         public MemorySegment allocate(long byteSize, long byteAlignment) {
             long p = heap.allocateZeroed(byteSize, byteAlignment);
-            return ALL_MEMORY.asSlice(p, byteSize); // one segment object, no caller-sensitive reinterpret
+            return memory.asSlice(p, byteSize); // one segment object in the heap's scope, no caller-sensitive reinterpret
         }
 
         /**

@@ -60,6 +60,17 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     final MHeap heap;
     final MStats stats;
     private final HeapMXBeans mxBeans = new HeapMXBeans();
+    /**
+     * The scope of every segment {@link GoHeap#segments()} makes: a shared arena this heap closes
+     * before it unmaps its memory, so that an access through such a segment after close throws
+     * IllegalStateException (the JDK's promise for a segment whose memory is gone) instead of
+     * faulting. Closing a shared arena waits for every thread inside an access of it (a
+     * handshake), so no access is in flight when the memory goes.
+     */
+    private final java.lang.foreign.Arena segmentScope = java.lang.foreign.Arena.ofShared();
+    /** All of the address space in {@link #segmentScope}: a heap segment is a slice of it (no allocation but the slice). */
+    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
+    private final MemorySegment memory = MemorySegment.NULL.reinterpret(Long.MAX_VALUE, segmentScope, null);
 
     /**
      * The settings of a heap.
@@ -779,7 +790,19 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public void close() {
-        procs.close(heap::releaseAll);
+        procs.close(() -> {
+            segmentScope.close(); // every access through a heap segment throws from here on, none is in flight
+            heap.releaseAll();
+        });
         mxBeans.closeAll(); // after: a refused close leaves them registered
+    }
+
+    /**
+     * The memory of this heap as one segment in the heap's scope, for {@link GoHeap.Segments}: a
+     * segment sliced from it dies with the heap ({@code scope().isAlive()} false, every access
+     * IllegalStateException after {@link #close()}).
+     */
+    public MemorySegment memory() {
+        return memory;
     }
 }
