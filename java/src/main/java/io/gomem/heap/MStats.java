@@ -88,7 +88,12 @@ final class MStats {
     private volatile int gen;
     private final ReentrantLock readLock = new ReentrantLock();
     private final long[] totals = new long[N];
-    /** The Ps' own shards ({@link #newShard}); registered while the heap is built, read by cuts. */
+    /**
+     * The Ps' own shards ({@link #newShard}): registered when a P is made (with the heap, when a
+     * P slot is added, when a held P is made), read by cuts. A cut reads this after its flip, so a
+     * shard it does not see was registered after the flip, and its first section reads the new
+     * {@link #gen}: nothing of it belongs in that cut.
+     */
     private volatile Shard[] shards = new Shard[0];
 
     /**
@@ -137,7 +142,7 @@ final class MStats {
         }
     }
 
-    /** A new P's shard (the heap is being built: no cut runs yet). */
+    /** A new P's shard; a cut may run meanwhile (see {@link #shards}). */
     synchronized Shard newShard() {
         Shard sh = new Shard();
         Shard[] a = java.util.Arrays.copyOf(shards, shards.length + 1);

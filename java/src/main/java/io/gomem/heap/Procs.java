@@ -10,7 +10,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * touch heap memory now": leases, ownership, the idle flush, stop-the-world and close.
  *
  * <h2>P slots</h2>
- * {@link #caches} holds {@code procs} caches (default: available processors, Go's GOMAXPROCS).
+ * {@link #caches} holds {@code procs} caches to start with (Go's GOMAXPROCS; the builder's default
+ * is four per CPU) and grows (below).
  * An operation leases one with a CAS: the cache its thread id picks in the table the entry point
  * reads ({@link #picks}, published to it through {@link Table}) if the thread owns it (that fast
  * path runs in {@link Malloc#lease}, on the entry point's own copy of the table), else

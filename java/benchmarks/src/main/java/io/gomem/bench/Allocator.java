@@ -69,8 +69,8 @@ interface Allocator extends AutoCloseable {
     /** The allocator called {@code name} (see the class comment), checked with one allocate/free of 64 bytes. */
     static Allocator create(String name) throws Throwable {
         Allocator a = switch (name) {
-            case "gomem" -> new GoMem(GoHeap.builder().build());
-            case "gomemLocal" -> new GoMemLocal(GoHeap.builder().build());
+            case "gomem" -> new GoMem(GoHeap.builder().build(), false);
+            case "gomemLocal" -> new GoMem(GoHeap.builder().build(), true);
             case "malloc" -> {
                 Glibc.PLAIN.checkUsable(Glibc.FIX);
                 yield new Malloc();
@@ -114,59 +114,22 @@ interface Allocator extends AutoCloseable {
         throw new IllegalStateException(t);
     }
 
-    /** gomem's raw API on one heap. */
+    /** gomem's raw API on one heap; with {@code scoped} ({@code gomemLocal}), each thread through a scope of its own. */
     final class GoMem implements Allocator {
         final GoHeap heap;
+        final boolean scoped;
 
-        GoMem(GoHeap heap) {
+        GoMem(GoHeap heap, boolean scoped) {
             this.heap = heap;
-        }
-
-        @Override
-        public long allocate(long size) {
-            return heap.allocate(size);
-        }
-
-        @Override
-        public void free(long address) {
-            heap.free(address);
-        }
-
-        @Override
-        public void close() {
-            heap.close();
-        }
-    }
-
-    /** gomem with a held P per benchmark thread; frees of blocks another thread sent go through the heap or the scope. */
-    final class GoMemLocal implements Allocator {
-        final GoHeap heap;
-
-        GoMemLocal(GoHeap heap) {
-            this.heap = heap;
-        }
-
-        @Override
-        public long allocate(long size) {
-            return heap.allocate(size);
-        }
-
-        @Override
-        public void free(long address) {
-            heap.free(address);
+            this.scoped = scoped;
         }
 
         @Override
         public Allocator forThread() {
-            return new Scope(heap.local());
+            return scoped ? new Scope(heap.local()) : this;
         }
 
-        @Override
-        public void close() {
-            heap.close();
-        }
-
-        /** One thread's scope. */
+        /** One thread's scope; frees of blocks another thread sent go through it too (any object of the heap). */
         static final class Scope implements Allocator {
             final GoHeap.Local local;
 
@@ -188,6 +151,21 @@ interface Allocator extends AutoCloseable {
             public void close() {
                 local.close();
             }
+        }
+
+        @Override
+        public long allocate(long size) {
+            return heap.allocate(size);
+        }
+
+        @Override
+        public void free(long address) {
+            heap.free(address);
+        }
+
+        @Override
+        public void close() {
+            heap.close();
         }
     }
 

@@ -46,16 +46,12 @@ public class GoHeapBench {
         segments = heap.segments();
     }
 
-    /** Open scopes, and whether this state's teardown has run: the last of them closes the heap (see MixBench). */
-    final java.util.concurrent.atomic.AtomicInteger scopes = new java.util.concurrent.atomic.AtomicInteger();
-    volatile boolean tornDown;
+    /** The heap closes after this state's teardown and the last scope's (see {@link ClosesLast}). */
+    final ClosesLast closing = new ClosesLast(() -> heap.close());
 
     @TearDown
     public void tearDown() {
-        tornDown = true;
-        if (scopes.get() == 0) {
-            heap.close(); // idempotent
-        }
+        closing.benchmarkTornDown();
     }
 
     @Benchmark
@@ -82,16 +78,14 @@ public class GoHeapBench {
         @Setup(Level.Trial)
         public void open(GoHeapBench b) {
             bench = b;
-            b.scopes.incrementAndGet();
+            b.closing.threadSetUp();
             local = b.heap.local();
         }
 
         @TearDown(Level.Trial)
         public void close() {
             local.close();
-            if (bench.scopes.decrementAndGet() == 0 && bench.tornDown) {
-                bench.heap.close(); // JMH tore the heap's state down first: the heap closes after the last scope
-            }
+            bench.closing.threadTornDown();
         }
     }
 

@@ -46,16 +46,12 @@ public class HeldBatchBench {
         heap = GoHeap.builder().build();
     }
 
-    /** Open scopes, and whether this state's teardown has run: the last of them closes the heap (see MixBench). */
-    final java.util.concurrent.atomic.AtomicInteger scopes = new java.util.concurrent.atomic.AtomicInteger();
-    volatile boolean tornDown;
+    /** The heap closes after this state's teardown and the last scope's (see {@link ClosesLast}). */
+    final ClosesLast closing = new ClosesLast(() -> heap.close());
 
     @TearDown
     public void tearDown() {
-        tornDown = true;
-        if (scopes.get() == 0) {
-            heap.close(); // idempotent
-        }
+        closing.benchmarkTornDown();
     }
 
     /** One thread's scope (opened and closed on the thread itself), blocks and free order. */
@@ -70,7 +66,7 @@ public class HeldBatchBench {
         @Setup(Level.Trial)
         public void open(HeldBatchBench b) {
             bench = b;
-            b.scopes.incrementAndGet();
+            b.closing.threadSetUp();
             local = b.heap.local();
             for (int i = 0; i < BATCH; i++) {
                 order[i] = i;
@@ -87,9 +83,7 @@ public class HeldBatchBench {
         @TearDown(Level.Trial)
         public void close() {
             local.close();
-            if (bench.scopes.decrementAndGet() == 0 && bench.tornDown) {
-                bench.heap.close();
-            }
+            bench.closing.threadTornDown();
         }
     }
 

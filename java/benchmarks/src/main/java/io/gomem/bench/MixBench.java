@@ -55,13 +55,8 @@ public class MixBench {
     Allocator alloc;
     /** rings[i]: thread i-1 (mod n) sends, thread i receives. */
     SpscRing[] rings;
-    /**
-     * Thread tables not torn down yet, and whether this state's own teardown has run: JMH may
-     * tear this state down before some threads' tables (seen with 16 threads), whose blocks and
-     * scopes must go first; whichever of the two comes last closes the allocator.
-     */
-    final java.util.concurrent.atomic.AtomicInteger tables = new java.util.concurrent.atomic.AtomicInteger();
-    volatile boolean tornDown;
+    /** The rings are drained and the allocator closed after every thread's table is torn down (see {@link ClosesLast}). */
+    final ClosesLast closing = new ClosesLast(this::closeAll);
 
     @Setup(Level.Trial)
     public void setup(org.openjdk.jmh.infra.BenchmarkParams params) throws Throwable {
@@ -78,10 +73,7 @@ public class MixBench {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        tornDown = true;
-        if (tables.get() == 0) {
-            closeAll();
-        }
+        closing.benchmarkTornDown();
     }
 
     /** Frees what the rings hold and closes the allocator, once, after every table is torn down. */
@@ -113,7 +105,7 @@ public class MixBench {
             int i = thread.getThreadIndex();
             int n = thread.getThreadCount();
             this.bench = bench;
-            bench.tables.incrementAndGet();
+            bench.closing.threadSetUp();
             in = bench.rings[i];
             out = bench.rings[(i + 1) % n];
             shared = bench.alloc;
@@ -138,9 +130,7 @@ public class MixBench {
             if (alloc != shared) {
                 alloc.close(); // this thread's scope (gomemLocal)
             }
-            if (bench.tables.decrementAndGet() == 0 && bench.tornDown) {
-                bench.closeAll();
-            }
+            bench.closing.threadTornDown();
         }
 
         /** xorshift64*. */
