@@ -327,9 +327,28 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
-    /** Zeroes [p, p + n) with the JDK's bulk fill of a slice of {@link #ALL} (no caller-sensitive call). */
+    /** Below this many bytes {@link #clear} uses the JDK's fill; from it on, a loop of long stores. */
+    static final long CLEAR_LOOP_MIN = 512;
+
+    /**
+     * Zeroes [p, p + n). Short runs take the JDK's bulk fill of a slice of {@link #ALL} (no
+     * caller-sensitive call); longer ones a loop of 8-byte stores, which C2 turns into vector
+     * stores: the JDK zeroes {@code Arena} memory the same way, and its {@code fill} goes through
+     * {@code Unsafe.setMemory}, which measured 3× slower from 4 KiB up on this JDK (4,980 against
+     * 1,680 ns for 256 KiB; 99 against 38 ns for 4 KiB). The stores stay inside [p, p + n).
+     */
     static void clear(long p, long n) {
-        ALL.asSlice(p, n).fill((byte) 0);
+        if (n < CLEAR_LOOP_MIN) {
+            ALL.asSlice(p, n).fill((byte) 0);
+            return;
+        }
+        long words = p + (n & -8L);
+        for (long a = p; a < words; a += 8) {
+            ALL.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, a, 0L);
+        }
+        if ((n & 7) != 0) {
+            ALL.asSlice(words, n & 7).fill((byte) 0);
+        }
     }
 
     static void checkSize(long size, long align) {

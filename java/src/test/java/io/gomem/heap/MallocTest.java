@@ -96,6 +96,31 @@ class MallocTest {
         }
     }
 
+    /**
+     * Zeroing clears exactly [p, p + n) on both of its paths (the JDK's fill under 512 bytes, a
+     * loop of long stores from there, a byte tail after it): every length up to 1100 at every
+     * start offset 0..7, with sentinels on both sides.
+     */
+    @Test
+    void clearZeroesExactlyTheRangeOnBothPaths() {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(1200, 64);
+            for (int off = 0; off < 8; off++) {
+                for (int n = 0; n <= 1100; n += (n < 600 ? 1 : 7)) {
+                    buf.fill((byte) 0x77);
+                    Malloc.clear(buf.address() + 16 + off, n);
+                    for (int i = 0; i < 1200; i++) {
+                        byte want = i >= 16 + off && i < 16 + off + n ? 0 : (byte) 0x77;
+                        if (buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != want) {
+                            throw new AssertionError("clear(+" + (16 + off) + ", " + n + "): byte " + i + " is "
+                                    + buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) + ", want " + want);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void aSizedFreeRefusesASizeLargerThanTheBlockAndFreesNothing() {
         long p = m.allocate(100); // a 112-byte slot
