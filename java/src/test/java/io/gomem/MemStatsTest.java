@@ -176,7 +176,8 @@ class MemStatsTest {
         assertEquals(m.heapObjects(), d.total().objects());
         assertEquals(m.heapAlloc(), d.total().bytesInUse());
         String text = d.toText();
-        assertTrue(text.lines().count() == d.classes().size() + 3, text);
+        assertTrue(text.lines().count() == d.classes().size() + 4, text); // header, classes, large, total, arenas
+        assertTrue(text.lines().reduce((a, b) -> b).orElseThrow().startsWith("arenas: 0 open"), text);
         assertTrue(text.contains("total") && text.contains("large"), text);
     }
 

@@ -88,7 +88,7 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
     /** 16 B to 1 KiB from the held P's span with no lease; everything else through {@link #allocate(long, long, boolean)}. */
     @Override
     public long allocate(long size) {
-        if (Thread.currentThread() == holder
+        if (!Malloc.EFENCE && Thread.currentThread() == holder
                 && Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
             long p = spans[SizeClasses.noscanSpanClass8(size)].nextFreeFast();
             if (p != 0) {
@@ -146,6 +146,9 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
             MSpan s = heap.spanAt(address);
             int idx;
             if (s != null && (idx = s.slotOf(address)) >= 0 && Long.compareUnsigned(size, s.elemSize) <= 0) {
+                if (Malloc.CLOBBERFREE) {
+                    Malloc.clobberSmall(s, idx, address);
+                }
                 if (s.cachedBy == c) {
                     s.markFreeLocal(idx, address);
                 } else if (s.markFree(idx, address)) {

@@ -135,6 +135,8 @@ public final class MHeap implements SpanSource {
     private long mappedBytes;
     /** Bytes of OS pages inside in-use spans returned to the OS (see {@link MSpan#releasedMask}). */
     private long spanReleasedBytes;
+    /** Pages of faulted spans ({@link MSpan#STATE_FAULTED}): allocated in the page allocator, Reserved in the OS layer. */
+    private long faultedPages;
     /** Set by {@link #releaseAll()}: the heap's memory is gone; no span may be made any more. */
     private boolean released;
 
@@ -335,6 +337,32 @@ public final class MHeap implements SpanSource {
         lock.lock();
         try {
             freeSpanLocked(s, true, shard);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Faults a large span whose object was just freed (or a closed arena's span) for good: its
+     * pages go Ready → Reserved ({@code sysFault}, PROT_NONE), so any access faults, and stay
+     * allocated in the page allocator and in the spans table, so they are never reused and a
+     * free of them is diagnosed. Counted as the object's free, then out of HeapSys and HeapInuse
+     * (the OS layer holds the pages Reserved). For {@code gomem.debug=efence} and {@code arenafault}.
+     */
+    void faultSpan(MSpan s) {
+        lock.lock();
+        try {
+            if (released) {
+                return;
+            }
+            stats.countLargeSpan(null, -1, s.elemSize, s.npages);
+            if (s.releasedMask != 0) {
+                spanReleasedBytes -= Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE;
+                s.releasedMask = 0;
+            }
+            os.sysFault(s.base, (long) s.npages << PAGE_SHIFT);
+            s.state = MSpan.STATE_FAULTED;
+            faultedPages += s.npages;
         } finally {
             lock.unlock();
         }
@@ -734,7 +762,9 @@ public final class MHeap implements SpanSource {
             for (long[] r : reservations) {
                 reserved += r[1];
             }
-            return new MStats.Counters(mappedBytes, pageAlloc.totalPages(), pageAlloc.inUsePages(),
+            // Faulted spans (debug modes) are neither mapped nor in use: their pages are Reserved.
+            return new MStats.Counters(mappedBytes - (faultedPages << PAGE_SHIFT), pageAlloc.totalPages() - faultedPages,
+                    pageAlloc.inUsePages() - faultedPages,
                     pageAlloc.scavengedPages(), spansInUse, reserved, reserved / ARENA_BYTES,
                     os.bytes(MemState.RESERVED, Purpose.HEAP), os.bytes(MemState.PREPARED, Purpose.HEAP),
                     os.bytes(MemState.READY, Purpose.HEAP), spanReleasedBytes, maskedInUse, spanPool.size(), maskedPooled,
@@ -777,6 +807,7 @@ public final class MHeap implements SpanSource {
             scavenger.awaitClaims();
             pageAlloc.checkInvariants();
             long spanPages = 0;
+            long faulted = 0;
             MSpan last = null;
             for (long[] r : reservations) {
                 for (long a = r[0]; a < r[0] + r[1]; a += ARENA_BYTES) {
@@ -793,7 +824,19 @@ public final class MHeap implements SpanSource {
                             throw new IllegalStateException("flat spans table: page 0x" + Long.toHexString(addr) + " maps to "
                                     + flat[(int) fp] + ", the arena's table to " + s);
                         }
-                        if (s != null) {
+                        if (s != null && s.state == MSpan.STATE_FAULTED) {
+                            for (long q = addr; q < addr + PAGE_SIZE; q += OsMemory.PAGE_SIZE) {
+                                if (os.stateAt(q) != MemState.RESERVED) {
+                                    throw new IllegalStateException("OS page 0x" + Long.toHexString(q) + " of faulted " + s
+                                            + " is " + os.stateAt(q) + ", not Reserved");
+                                }
+                            }
+                            if (!pageAlloc.isAllocated(addr)) {
+                                throw new IllegalStateException("page 0x" + Long.toHexString(addr) + " of " + s + " is free in the page allocator");
+                            }
+                            spanPages++;
+                            faulted++;
+                        } else if (s != null) {
                             if (s.state == MSpan.STATE_FREE || addr < s.base || addr >= s.limit()) {
                                 throw new IllegalStateException("spans table: page 0x" + Long.toHexString(addr) + " maps to " + s);
                             }
@@ -829,6 +872,9 @@ public final class MHeap implements SpanSource {
             if (spanPages != pageAlloc.inUsePages()) { // no run is claimed: awaitClaims() above
                 throw new IllegalStateException("pages of live spans " + spanPages + " != pages in use "
                         + pageAlloc.inUsePages());
+            }
+            if (faulted != faultedPages) {
+                throw new IllegalStateException("pages of faulted spans " + faulted + " != counted " + faultedPages);
             }
             if (maskedInUse < 0 || maskedInUse > spansInUse || maskedPooled < 0 || maskedPooled > spanPool.size()) {
                 throw new IllegalStateException("span records with tiny masks: " + maskedInUse + " of " + spansInUse

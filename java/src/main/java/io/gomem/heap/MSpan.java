@@ -65,6 +65,19 @@ final class MSpan {
     static final int STATE_FREE = 0;
     static final int STATE_SMALL = 1;
     static final int STATE_LARGE = 2;
+    /**
+     * Faulted for good (PROT_NONE) and never reused: a freed object under {@code gomem.debug=efence},
+     * or a closed arena's chunk under {@code gomem.debug=arenafault}. Its pages stay allocated in
+     * the page allocator and its entries in the spans table, so that a free of it is diagnosed.
+     */
+    static final int STATE_FAULTED = 3;
+
+    /** {@link #largeState}: the object is live. */
+    static final int LARGE_LIVE = 1;
+    /** {@link #largeState}: the span is an arena's chunk (or an arena's own span): no free takes it. */
+    static final int LARGE_ARENA = 2;
+    /** {@link #largeState}: a closed arena's chunk, quarantined (gomem.debug=arenafault). */
+    static final int LARGE_QUARANTINED = 3;
 
     /** Where a small span is, for its MCentral: cached by an MCache, or in its partial or full set. */
     static final int IN_CACHE = 0;
@@ -98,7 +111,7 @@ final class MSpan {
     /** For a large span: the offset of the one object from {@link #base} (nonzero when over-aligned). */
     long largeOffset;
     /**
-     * {@link #STATE_FREE}, {@link #STATE_SMALL}, {@link #STATE_LARGE}: written under the heap lock
+     * {@link #STATE_FREE}, {@link #STATE_SMALL}, {@link #STATE_LARGE}, {@link #STATE_FAULTED}: written under the heap lock
      * before the span is published in the spans table (release store) or after it is removed;
      * read lock-free by frees after their acquire load of the table, so a plain field suffices.
      */
@@ -153,7 +166,11 @@ final class MSpan {
     static final int FREE_PAD = 8;
     /** Set while the span sits in its central's full set: the first free must tell the central. */
     volatile boolean notifyCentral;
-    /** Large spans: 1 while the object is live, 0 once freed (CAS guards double frees). */
+    /**
+     * Large spans: {@link #LARGE_LIVE} while the object is live, 0 once freed (CAS guards double
+     * frees), {@link #LARGE_ARENA} while an arena holds the span, {@link #LARGE_QUARANTINED} once
+     * a closed arena's span is faulted.
+     */
     volatile int largeState;
     /** Tiny blocks (tiny span class only): per 16-byte slot, bit k = tiny object at offset k live,
      * bit 16 = the block is some MCache's current tiny block. Any thread, atomic only. */
@@ -416,11 +433,30 @@ final class MSpan {
         return false;
     }
 
-    /** Large span: marks the object freed; throws on a double free. */
+    /** Large span: marks the object freed; throws on a double free, or on an arena's span. */
     void markLargeFree(long addr) {
-        if (!LARGE.compareAndSet(this, 1, 0)) {
-            throw new IllegalStateException("double free of 0x" + Long.toHexString(addr)
+        if (!LARGE.compareAndSet(this, LARGE_LIVE, 0)) {
+            throw largeState == LARGE_ARENA ? arenaMemory(addr)
+                    : new IllegalStateException("double free of 0x" + Long.toHexString(addr)
                     + ": the large object (" + elemSize + " B) was already freed");
+        }
+    }
+
+    /** The error for a free (or usableSize) of memory an arena holds. */
+    static IllegalArgumentException arenaMemory(long addr) {
+        return new IllegalArgumentException("free of 0x" + Long.toHexString(addr) + ": memory of an arena"
+                + " (heap.ofConfined() / ofShared()); an arena's memory is freed all at once by closing the arena");
+    }
+
+    /** A span just made for an arena (its object not yet handed to anyone): marks it as the arena's. */
+    void markArenaChunk() {
+        largeState = LARGE_ARENA;
+    }
+
+    /** An arena gives its span back: arena → {@code to} (0: free, or {@link #LARGE_QUARANTINED}). */
+    void unmarkArenaChunk(int to) {
+        if (!LARGE.compareAndSet(this, LARGE_ARENA, to)) {
+            throw new IllegalStateException("internal: " + this + " is not an arena's (state " + largeState + ")");
         }
     }
 
@@ -555,7 +591,8 @@ final class MSpan {
 
     @Override
     public String toString() {
-        return "span[0x" + Long.toHexString(base) + " +" + npages + "p " + (state == STATE_LARGE ? "large " + elemSize + " B"
+        return "span[0x" + Long.toHexString(base) + " +" + npages + "p " + (state == STATE_LARGE
+                ? (largeState == LARGE_ARENA ? "arena " : "large ") + elemSize + " B" : state == STATE_FAULTED ? "faulted"
                 : state == STATE_SMALL ? "class " + sizeClass + " (" + elemSize + " B) " + allocCount + "/" + nelems : "free") + "]";
     }
 }

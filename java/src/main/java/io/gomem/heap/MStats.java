@@ -337,8 +337,11 @@ final class MStats {
     record MetaBytes(long span, long tinyMasks, long caches, long other) {
     }
 
-    /** A MemStats from one snapshot; {@code memoryLimit} is the soft limit in force. */
-    static MemStats memStats(Counters k, MetaBytes meta, long memoryLimit) {
+    /**
+     * A MemStats from one snapshot; {@code memoryLimit} is the soft limit in force, {@code arenas}
+     * the arenas' figures ({@link UserArena.Chunks#figures}: read beside the snapshot, not in it).
+     */
+    static MemStats memStats(Counters k, MetaBytes meta, long memoryLimit, long[] arenas) {
         long[] c = k.counts();
         long[] bySizeMallocs = new long[SizeClasses.NUM_SIZE_CLASSES];
         long[] bySizeFrees = new long[SizeClasses.NUM_SIZE_CLASSES];
@@ -372,11 +375,11 @@ final class MStats {
         long mappedReady = k.osReady() + metaAll;
         return new MemStats(c[LIVE_BYTES], totalAlloc, heapSys, heapIdle, heapInuse, heapReleased, c[LIVE_OBJECTS],
                 mallocs, frees, mSpanInuse, mSpanSys, meta.caches(), meta.caches(), meta.other(), sys, mappedReady,
-                k.osReserved(), k.osPrepared(), k.osReady(), memoryLimit, bySize);
+                k.osReserved(), k.osPrepared(), k.osReady(), memoryLimit, arenas[0], arenas[1], arenas[2], arenas[3], bySize);
     }
 
     /** Where in-use memory is, per size class, from one snapshot. */
-    static StatsDump statsDump(Counters k) {
+    static StatsDump statsDump(Counters k, long[] arenas) {
         long[] c = k.counts();
         int classes = SizeClasses.NUM_SIZE_CLASSES;
         long[] spans = new long[classes];
@@ -409,6 +412,7 @@ final class MStats {
         StatsDump.Row large = new StatsDump.Row("large", 0, largeSpans, largeSpanBytes, largeObjects, k.largeBytesLive());
         StatsDump.Row total = new StatsDump.Row("total", 0, tSpans + largeSpans, tSpanBytes + largeSpanBytes,
                 tObjects + largeObjects, tBytes + k.largeBytesLive());
-        return new StatsDump(rows, large, total, k.pagesInUse() << SizeClasses.PAGE_SHIFT);
+        return new StatsDump(rows, large, total, k.pagesInUse() << SizeClasses.PAGE_SHIFT,
+                new StatsDump.Arenas(arenas[0], arenas[1], arenas[2], arenas[3]));
     }
 }

@@ -39,9 +39,24 @@ import java.lang.foreign.MemorySegment;
  * {@link #flatBase}. The MXBean list: this object's monitor. Everything else is final; the
  * invariant of who may touch heap memory is {@link Procs}'.
  */
-public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.Job, HeapEvents.StatsSource {
+public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.Job, HeapEvents.StatsSource,
+        UserArena.Source {
     /** Largest object size, and largest alignment: 8 TiB (see {@link MHeap#MAX_ALLOC}). */
     static final long MAX_ALLOC = MHeap.MAX_ALLOC;
+
+    /**
+     * {@code gomem.debug=efence} (Go's {@code GODEBUG=efence=1}): every object gets pages of its
+     * own, and a free faults them for good ({@link MHeap#faultSpan}) instead of reusing them, so
+     * a stale access through the address faults at once. Constant: a JIT folds it away when off.
+     */
+    static final boolean EFENCE = io.gomem.internal.Options.debugFlag("efence");
+    /**
+     * {@code gomem.debug=clobberfree} (Go's {@code GODEBUG=clobberfree=1}): a free fills the
+     * object with {@link #CLOBBER_PATTERN} before the slot can be reused, so a stale read shows it.
+     */
+    static final boolean CLOBBERFREE = io.gomem.internal.Options.debugFlag("clobberfree");
+    /** What clobberfree writes: 0xdeadbeef in every 4 bytes, as Go's. */
+    static final long CLOBBER_PATTERN = 0xdeadbeefdeadbeefL;
 
     private volatile MCache[] picks;
     volatile MSpan[] flat;
@@ -59,6 +74,8 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     final MCentral[] central;
     final MHeap heap;
     final MStats stats;
+    /** The arenas' chunk cache and the registry of open arenas ({@link UserArena}). */
+    final UserArena.Chunks arenaChunks;
     private final HeapMXBeans mxBeans = new HeapMXBeans();
     /**
      * The scope of every segment {@link GoHeap#segments()} makes: a shared arena this heap closes
@@ -129,6 +146,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         }
         this.central = all.toArray(new MCentral[0]);
         this.procs = new Procs(config.procs(), config.maxProcs(), config.maxHeld(), heap, centrals, stats);
+        this.arenaChunks = new UserArena.Chunks(this, shards);
     }
 
     /**
@@ -179,6 +197,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public long allocate(long size) {
+        if (EFENCE) {
+            return allocate(size, 1, false);
+        }
         int sc;
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0) {
             sc = SizeClasses.noscanSpanClass8(size);
@@ -221,6 +242,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public long allocateZeroed(long size, long align) {
+        if (EFENCE) {
+            return allocate(size, align, true);
+        }
         if (Long.compareUnsigned(size - SizeClasses.TINY_SIZE, SizeClasses.SMALL_SIZE_MAX - SizeClasses.TINY_SIZE) <= 0
                 && Long.compareUnsigned(align - 1, 7) <= 0 && (align & (align - 1)) == 0) {
             try {
@@ -273,7 +297,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * the fill. Checked sizes only ({@link #checkSize}).
      */
     long allocateOn(MCache c, long size, long align, boolean zero) {
-        if (size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
+        if (!EFENCE && size <= SizeClasses.MAX_SMALL_SIZE && align <= SizeClasses.PAGE_SIZE) {
             if (!zero && size < SizeClasses.TINY_SIZE && size > 0 && align <= 8 && (size & (align - 1)) == 0) {
                 return c.allocTiny(size);
             }
@@ -299,7 +323,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         }
         long p = s.base + s.largeOffset;
         if (zero && s.needZero) {
-            clear(p, size);
+            Memclr.clear(p, size);
         }
         return p;
     }
@@ -318,37 +342,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     static long allocSmallOn(MCache c, int sc, boolean zero) {
         long p = c.allocSmall(sc);
         if (zero && c.alloc[sc].needZero) { // the span that served p
-            clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
+            Memclr.clear(p, SizeClasses.classSize(SizeClasses.sizeClassOf(sc)));
         }
         return p;
-    }
-
-    /** All of memory, for zeroing without creating a segment per call. */
-    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
-    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-
-    /** Below this many bytes {@link #clear} uses the JDK's fill; from it on, a loop of long stores. */
-    static final long CLEAR_LOOP_MIN = 512;
-
-    /**
-     * Zeroes [p, p + n). Short runs take the JDK's bulk fill of a slice of {@link #ALL} (no
-     * caller-sensitive call); longer ones a loop of 8-byte stores, which C2 turns into vector
-     * stores: the JDK zeroes {@code Arena} memory the same way, and its {@code fill} goes through
-     * {@code Unsafe.setMemory}, which measured 3× slower from 4 KiB up on this JDK (4,980 against
-     * 1,680 ns for 256 KiB; 99 against 38 ns for 4 KiB). The stores stay inside [p, p + n).
-     */
-    static void clear(long p, long n) {
-        if (n < CLEAR_LOOP_MIN) {
-            ALL.asSlice(p, n).fill((byte) 0);
-            return;
-        }
-        long words = p + (n & -8L);
-        for (long a = p; a < words; a += 8) {
-            ALL.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, a, 0L);
-        }
-        if ((n & 7) != 0) {
-            ALL.asSlice(words, n & 7).fill((byte) 0);
-        }
     }
 
     static void checkSize(long size, long align) {
@@ -385,12 +381,31 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         int idx;
         // A small, non-tiny object's start, and a size within its slot (unsigned: a negative size goes the slow way).
         if (s != null && (idx = s.slotOf(address)) >= 0 && Long.compareUnsigned(size, s.elemSize) <= 0) {
+            if (CLOBBERFREE) {
+                clobberSmall(s, idx, address);
+            }
             if (s.markFree(idx, address)) {
                 centrals[s.shard][s.spanClass].onFree(s);
             }
             return;
         }
         freeSlow(address, size, s, null);
+    }
+
+    /**
+     * clobberfree: fills a small object about to be freed, if it is live (a double free is
+     * refused by the free mark after this, with nothing written: the slot may be someone's now).
+     * A free racing another free of the same object may write before one of them is refused.
+     */
+    static void clobberSmall(MSpan s, int idx, long address) {
+        if (s.isAllocated(idx) && !s.isFreePending(idx)) {
+            clobber(address, s.elemSize);
+        }
+    }
+
+    /** Fills [p, p + n) with {@link #CLOBBER_PATTERN}. */
+    static void clobber(long p, long n) {
+        Memclr.fill(p, n, CLOBBER_PATTERN);
     }
 
     /** The span holding {@code address} (the flat table, then the arena index); null if none (and after close). */
@@ -427,6 +442,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         }
         switch (s.state) {
             case MSpan.STATE_LARGE -> {
+                if (s.largeState == MSpan.LARGE_ARENA) {
+                    throw MSpan.arenaMemory(addr);
+                }
                 long obj = s.base + s.largeOffset;
                 if (addr != obj) {
                     throw new IllegalArgumentException("free of 0x" + Long.toHexString(addr)
@@ -436,7 +454,14 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                 if (length > s.elemSize) {
                     throw longerThanBlock(addr, length, s.elemSize);
                 }
+                if (CLOBBERFREE && s.largeState == MSpan.LARGE_LIVE) {
+                    clobber(addr, s.elemSize);
+                }
                 s.markLargeFree(addr);
+                if (EFENCE) {
+                    heap.faultSpan(s); // never reused: a stale access faults
+                    return;
+                }
                 if (held != null) {
                     freeLargeOn(held, s);
                 } else {
@@ -448,6 +473,12 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                     long usable = length > 0 ? MCache.tinyUsable(s, addr) : 0;
                     if (usable > 0 && length > usable) {
                         throw longerThanBlock(addr, length, usable);
+                    }
+                    if (CLOBBERFREE) {
+                        long live = MCache.tinyUsable(s, addr); // 0 unless a live tiny object starts here
+                        if (live > 0) {
+                            clobber(addr, live);
+                        }
                     }
                     MCache.freeTiny(centrals[s.shard][SizeClasses.TINY_SPAN_CLASS], s, addr);
                     return;
@@ -461,6 +492,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                         + ": an interior address (the " + s.elemSize + " B slot starts at 0x" + Long.toHexString(start)
                         + "); free takes the address allocate returned");
             }
+            case MSpan.STATE_FAULTED -> throw s.largeState == MSpan.LARGE_QUARANTINED
+                    ? new IllegalArgumentException("free of 0x" + Long.toHexString(addr) + ": memory of a closed arena"
+                            + " (faulted and quarantined by gomem.debug=arenafault)")
+                    : new IllegalStateException("double free of 0x" + Long.toHexString(addr) + ": the object was freed"
+                            + " before (gomem.debug=efence keeps a freed object's pages faulted)");
             default -> throw new IllegalStateException("free of 0x" + Long.toHexString(addr)
                     + ": no live object there (double free, or never allocated)");
         }
@@ -532,6 +568,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public long releaseMemory() {
+        arenaChunks.releaseCached(); // to the heap first: the P caches may keep some, flushed next
         procs.stopTheWorld(() -> {
             for (MCache c : procs.stoppedCaches()) {
                 c.releaseAll();
@@ -608,12 +645,12 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     private MemStats memStatsOf(MStats.Counters k) {
-        return MStats.memStats(k, metaBytes(k), heap.scavenger.softLimit);
+        return MStats.memStats(k, metaBytes(k), heap.scavenger.softLimit, arenaChunks.figures());
     }
 
     @Override
     public StatsDump statsDump() {
-        return MStats.statsDump(snapshot(true));
+        return MStats.statsDump(snapshot(true), arenaChunks.figures());
     }
 
     @Override
@@ -653,6 +690,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             long[] large = new long[4]; // live objects, live bytes, pages, kept spans
             long[] small = new long[2]; // live objects, live bytes
             MStats.Counters k = heap.recount(s -> {
+                if (s.state == MSpan.STATE_FAULTED) {
+                    return; // neither an object nor a span's pages any more (see MHeap.faultSpan)
+                }
                 if (s.state == MSpan.STATE_LARGE) {
                     large[2] += s.npages;
                     if (kept.contains(s)) {
@@ -679,7 +719,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             checkCount("pages of large spans", c[MStats.LARGE_PAGES], large[2]);
             checkCount("kept large spans", c[MStats.LARGE_KEPT_SPANS], large[3]);
             memStatsOf(k).checkInvariants();
-            MStats.statsDump(k).checkTotals();
+            MStats.statsDump(k, arenaChunks.figures()).checkTotals();
         } finally {
             for (MCentral c : locked) {
                 c.unlockForCheck();
@@ -703,8 +743,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     long[] liveObjectsSlow() {
         long[] r = new long[4];
         procs.stopTheWorld(() -> heap.forEachSpan(s -> {
+            if (s.state == MSpan.STATE_FAULTED) {
+                return;
+            }
             if (s.state == MSpan.STATE_LARGE) {
-                if (s.largeState == 1) {
+                if (s.largeState == MSpan.LARGE_LIVE || s.largeState == MSpan.LARGE_ARENA) {
                     r[0]++;
                     r[1] += s.elemSize;
                 }
@@ -766,6 +809,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public void backgroundTick() {
+        arenaChunks.trim();
         procs.flushIdleCaches();
         sweepCentrals();
         if (!procs.isClosed()) {
@@ -809,11 +853,71 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public void close() {
-        procs.close(() -> {
-            segmentScope.close(); // every access through a heap segment throws from here on, none is in flight
-            heap.releaseAll();
-        });
+        arenaChunks.closeAll(); // refuses while a live thread's confined arena is open; closes shared arenas
+        try {
+            procs.close(() -> {
+                segmentScope.close(); // every access through a heap segment throws from here on, none is in flight
+                heap.releaseAll();
+            });
+        } catch (RuntimeException e) {
+            arenaChunks.reopen(); // refused (open scopes): arenas may open again
+            throw e;
+        }
         mxBeans.closeAll(); // after: a refused close leaves them registered
+    }
+
+    // ───────────────────────────── arenas ─────────────────────────────
+
+    @Override
+    public java.lang.foreign.Arena ofConfined() {
+        return arenaChunks.open(false);
+    }
+
+    @Override
+    public java.lang.foreign.Arena ofShared() {
+        return arenaChunks.open(true);
+    }
+
+    /** A large span for an arena, from this thread's P (a kept span of the size, else the heap), marked as the arena's. */
+    @Override
+    public MSpan allocChunk(long bytes, long align) {
+        try {
+            return allocChunkOnce(bytes, align);
+        } catch (MemoryLimitExceededError e) {
+            releaseMemory();
+            return allocChunkOnce(bytes, align);
+        }
+    }
+
+    private MSpan allocChunkOnce(long bytes, long align) {
+        checkSize(bytes, align);
+        MCache c = lease();
+        try {
+            long npages = (bytes + SizeClasses.PAGE_SIZE - 1) >>> SizeClasses.PAGE_SHIFT;
+            MSpan s = npages <= MCache.LARGE_MAX_PAGES && align <= SizeClasses.PAGE_SIZE
+                    ? c.reuseLarge((int) npages, bytes) : null;
+            if (s == null) {
+                s = heap.allocLarge(bytes, align, c.shard);
+            }
+            s.markArenaChunk(); // before anyone has the address: no free can take it
+            return s;
+        } finally {
+            c.release();
+        }
+    }
+
+    /** An arena's span back to the heap: kept by a P if it fits, as a freed large object's. */
+    @Override
+    public void freeChunk(MSpan s) {
+        s.unmarkArenaChunk(0);
+        freeLarge(s);
+    }
+
+    /** A closed arena's span faulted for good (arenafault). */
+    @Override
+    public void faultChunk(MSpan s) {
+        s.unmarkArenaChunk(MSpan.LARGE_QUARANTINED);
+        heap.faultSpan(s);
     }
 
     /**

@@ -47,6 +47,10 @@ import java.util.List;
  * @param osPrepared    heap bytes the OS layer holds Prepared
  * @param osReady       heap bytes the OS layer holds Ready
  * @param memoryLimit   the soft memory limit on mapped-ready bytes in force (Long.MAX_VALUE if none)
+ * @param arenas        arenas open ({@code heap.ofConfined()}, {@code ofShared()})
+ * @param arenaInuse    bytes of the chunks open arenas hold (part of heapAlloc: a chunk counts as a large object)
+ * @param arenaCached   bytes of closed arenas' chunks cached for the next arenas (part of heapAlloc too)
+ * @param arenaFaulted  bytes of closed arenas' chunks faulted and quarantined ({@code gomem.debug=arenafault}; OS Reserved)
  * @param bySize        per size class: size, mallocs, frees (class 1 first; tiny blocks in their 16-byte class)
  */
 public record MemStats(
@@ -54,6 +58,7 @@ public record MemStats(
         long heapObjects, long mallocs, long frees,
         long mSpanInuse, long mSpanSys, long mCacheInuse, long mCacheSys, long otherSys, long sys,
         long mappedReady, long osReserved, long osPrepared, long osReady, long memoryLimit,
+        long arenas, long arenaInuse, long arenaCached, long arenaFaulted,
         List<SizeClassStats> bySize) {
 
     /** Allocation counts of one size class. */
@@ -77,6 +82,7 @@ public record MemStats(
         check(mappedReady == sys - heapReleased, "mapped-ready " + mappedReady + " != Sys " + sys + " - HeapReleased " + heapReleased);
         check(heapSys == osPrepared + osReady, "HeapSys " + heapSys + " != OS Prepared " + osPrepared + " + Ready " + osReady);
         check(heapAlloc <= heapInuse, "HeapAlloc " + heapAlloc + " > HeapInuse " + heapInuse);
+        check(arenas >= 0 && arenaInuse >= 0 && arenaCached >= 0 && arenaFaulted >= 0, "negative arena figures");
         long m = 0;
         long f = 0;
         for (SizeClassStats c : bySize) {

@@ -13,8 +13,21 @@ import java.util.Locale;
  * @param total      the sum of every row
  * @param heapInuseSpanBytes the heap's own count of bytes in spans (pages in use × 8 KiB), which
  *                   {@code total().spanBytes()} must equal
+ * @param arenas     the arenas' share: their chunks are large spans, inside {@link #large()}
  */
-public record StatsDump(List<Row> classes, Row large, Row total, long heapInuseSpanBytes) {
+public record StatsDump(List<Row> classes, Row large, Row total, long heapInuseSpanBytes, Arenas arenas) {
+
+    /**
+     * Arenas ({@code heap.ofConfined()}, {@code ofShared()}): their chunks count among the large
+     * objects above; this line says how many bytes of those are arenas'.
+     *
+     * @param open    arenas open
+     * @param inuse   bytes of chunks open arenas hold
+     * @param cached  bytes of closed arenas' chunks kept for the next arenas
+     * @param faulted bytes of closed arenas' chunks faulted and quarantined (gomem.debug=arenafault)
+     */
+    public record Arenas(long open, long inuse, long cached, long faulted) {
+    }
 
     /**
      * One line of the dump.
@@ -68,6 +81,9 @@ public record StatsDump(List<Row> classes, Row large, Row total, long heapInuseS
         }
         line(sb, large);
         line(sb, total);
+        sb.append(String.format(Locale.ROOT, "arenas: %d open, %d B in their chunks, %d B of chunks cached,"
+                + " %d B faulted (chunks count among the large spans above)%n",
+                arenas.open, arenas.inuse, arenas.cached, arenas.faulted));
         return sb.toString();
     }
 

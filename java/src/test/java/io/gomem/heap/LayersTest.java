@@ -27,7 +27,7 @@ class LayersTest {
     /** The heap's components by layer, top first; a nested class counts as its outer class. */
     static final Map<String, Integer> RANK = Map.ofEntries(
             Map.entry("Malloc", 10), Map.entry("HeldP", 10), // the entry points: the heap's, and a held P's
-            Map.entry("HeapMXBeans", 9),
+            Map.entry("HeapMXBeans", 9), Map.entry("UserArena", 9), // arenas: take chunks through a port Malloc implements
             Map.entry("Procs", 8),
             Map.entry("MCache", 7), Map.entry("MCacheOwnerPad", 7), Map.entry("MCacheOwner", 7),
             Map.entry("MCentral", 6),
@@ -37,7 +37,7 @@ class LayersTest {
             Map.entry("PageAlloc", 2), Map.entry("PallocBits", 2), Map.entry("PallocSum", 2), // one component: mpagealloc.go
             Map.entry("Metadata", 9), // measures every record: read by the entry point only
             Map.entry("MStats", 0), Map.entry("MSpan", 0), Map.entry("HeapEvents", 0), Map.entry("Background", 0),
-            Map.entry("SizeClasses", -1), Map.entry("SpinLock", -1));
+            Map.entry("SizeClasses", -1), Map.entry("SpinLock", -1), Map.entry("Memclr", -1));
     /** Same-layer pairs that are one component split over classes. */
     static final java.util.Set<String> ONE_COMPONENT = java.util.Set.of("PageAlloc", "PallocBits", "PallocSum",
             "MCache", "MCacheOwnerPad", "MCacheOwner", "Malloc", "HeldP");

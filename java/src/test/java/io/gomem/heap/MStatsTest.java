@@ -171,14 +171,14 @@ class MStatsTest {
 
     @Test
     void aSoundSnapshotKeepsEveryInvariant() {
-        MStats.memStats(counters(null), META, Long.MAX_VALUE).checkInvariants();
+        MStats.memStats(counters(null), META, Long.MAX_VALUE, new long[4]).checkInvariants();
     }
 
     /** Every MemStats invariant can fail: its two sides are counted by different components. */
     @ParameterizedTest
     @MethodSource("brokenFigures")
     void everyInvariantCatchesAFigureCountedWrong(Broken b) {
-        MemStats m = MStats.memStats(counters(b), META, Long.MAX_VALUE);
+        MemStats m = MStats.memStats(counters(b), META, Long.MAX_VALUE, new long[4]);
         IllegalStateException e = assertThrows(IllegalStateException.class, m::checkInvariants);
         assertTrue(e.getMessage().contains(b.message()), e.getMessage());
     }
@@ -194,7 +194,7 @@ class MStatsTest {
     /** MSpanSys and friends are the records' measured sizes times their counts (the pool included). */
     @Test
     void metadataFiguresAreRecordsTimesTheirMeasuredSize() {
-        MemStats m = MStats.memStats(counters(null), META, Long.MAX_VALUE);
+        MemStats m = MStats.memStats(counters(null), META, Long.MAX_VALUE, new long[4]);
         assertEquals(552, m.mSpanInuse(), "one span in use, no masks");
         assertEquals(552 + 3 * 552 + 2064, m.mSpanSys(), "and three pooled, one of them with tiny masks");
         assertEquals(3300, m.mCacheSys());

@@ -108,7 +108,7 @@ class MallocTest {
             for (int off = 0; off < 8; off++) {
                 for (int n = 0; n <= 1100; n += (n < 600 ? 1 : 7)) {
                     buf.fill((byte) 0x77);
-                    Malloc.clear(buf.address() + 16 + off, n);
+                    Memclr.clear(buf.address() + 16 + off, n);
                     for (int i = 0; i < 1200; i++) {
                         byte want = i >= 16 + off && i < 16 + off + n ? 0 : (byte) 0x77;
                         if (buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != want) {
