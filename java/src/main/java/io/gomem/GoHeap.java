@@ -60,6 +60,9 @@ import java.util.function.Function;
  *     GoHeap.Segments seg = heap.segments();
  *     MemorySegment s = seg.allocate(ValueLayout.JAVA_LONG, 10); // zeroed
  *     seg.free(s);
+ *     try (Arena arena = heap.ofConfined()) {
+ *         MemorySegment r = arena.allocate(ValueLayout.JAVA_INT, 100); // zeroed, freed with the arena
+ *     }
  * }
  * }</pre>
  *

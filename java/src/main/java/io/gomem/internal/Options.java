@@ -15,7 +15,10 @@ import java.util.function.Function;
 public enum Options {
     DEBUG("gomem.debug", "",
             "Comma-separated debug switches: 'sys' prints one line per OS transition to stderr;"
-                    + " 'scavtrace' one line per scavenger cycle (released, retained, goal)."),
+                    + " 'scavtrace' one line per scavenger cycle (released, retained, goal);"
+                    + " 'clobberfree' fills freed objects with 0xdeadbeef; 'efence' gives every object"
+                    + " pages of its own and faults them (PROT_NONE) for good on free; 'arenafault' faults"
+                    + " a closed arena's chunks and never reuses them. Read once per JVM; free when off."),
     SYS_UNUSED_MODE("gomem.sysUnused", "dontneed",
             "How sysUnused returns pages: 'dontneed' (MADV_DONTNEED, Rss drops at once), 'free'"
                     + " (MADV_FREE, lazily; falls back to dontneed for good on EINVAL), or"
