@@ -278,6 +278,9 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
     /** {@code heap.ofConfined()}: one thread allocates, accesses and closes, as {@code Arena.ofConfined()}. */
     static final class Confined extends UserArena {
+        /** Whether the first allocation registered {@link #FIRST}. Owner only. */
+        private boolean allocated;
+
         Confined(Chunks chunks) {
             super(chunks, Arena.ofConfined());
         }
@@ -291,8 +294,27 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
             if (closed) {
                 throw alreadyClosed();
             }
+            if (!allocated) {
+                firstAllocation();
+            }
             return bump(byteSize, byteAlignment);
         }
+
+        /**
+         * The JDK's confined arena registers a cleanup (the free of the block) with every
+         * allocation, and its session runs the first cleanup it was given first and the others
+         * last-in-first-out; so a program's own cleanups ({@code reinterpret(.., arena, cleanup)})
+         * added after an allocation run last-in-first-out. One empty cleanup at the first
+         * allocation keeps that order here (not at creation: cleanups added before any
+         * allocation run first-given-first in the JDK's arena too).
+         */
+        @SuppressWarnings("restricted") // gomem is a native-access module: see the README
+        private void firstAllocation() {
+            allocated = true;
+            MemorySegment.NULL.reinterpret(jdk, FIRST);
+        }
+
+        private static final java.util.function.Consumer<MemorySegment> FIRST = s -> { };
 
         @Override
         public void close() {
