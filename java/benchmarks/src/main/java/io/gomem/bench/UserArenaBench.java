@@ -30,7 +30,10 @@ import org.openjdk.jmh.infra.Blackhole;
  *   <li>{@code request*}: one arena per request: open, 10 allocations of 16 B to 4 KiB (the
  *       sizes of {@link #REQUEST}, 8.1 KiB in all), close. Reported per request. The shared
  *       variants' close is a handshake with every thread (the JDK's, in both).</li>
+ *   <li>{@code empty*Shared}: a shared arena opened and closed, nothing allocated: the
+ *       handshake's floor, paid once per arena by both.</li>
  * </ul>
+ * Run {@code request*} and {@code empty*} with one {@code size} (they do not use it).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -108,6 +111,17 @@ public class UserArenaBench {
     @Benchmark
     public MemorySegment requestGomemConfined() {
         return request(heap.ofConfined());
+    }
+
+    /** The floor of a shared arena: open and close with no allocation (the JDK's close is a handshake with every thread). */
+    @Benchmark
+    public void emptyJdkShared() {
+        Arena.ofShared().close();
+    }
+
+    @Benchmark
+    public void emptyGomemShared() {
+        heap.ofShared().close();
     }
 
     @Benchmark
