@@ -23,6 +23,8 @@ import java.lang.foreign.MemorySegment;
  *   free(addr)                         no lease: the flat spans table → the span → its free mark
  *     └─ freeSlow                      large and tiny objects, and every error
  *   memStats()                         MStats' counters, cut under the heap lock: no stop-the-world
+ *   ofConfined(), ofShared()           a UserArena; its chunks come from allocChunk (a lease, a P's
+ *                                      kept span or the heap) and go back through freeChunk
  * </pre>
  *
  * <h2>What it owns</h2>
@@ -30,8 +32,9 @@ import java.lang.foreign.MemorySegment;
  * P table the lease fast path reads ({@link #picks}, published by {@link Procs}) and the flat
  * spans table with its base ({@link #flat}, {@link #flatBase}, published by {@link MHeap}). The
  * components: {@link Procs} (who may touch heap memory), the {@link MCentral} of each span class,
- * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), and the MXBeans
- * registered for this heap.
+ * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), the arenas' chunk
+ * cache and registry of open arenas ({@link #arenaChunks}), and the MXBeans registered for this
+ * heap. The debug switches ({@link #EFENCE}, {@link #CLOBBERFREE}) are constants of the JVM.
  *
  * <h2>Guards</h2>
  * {@link #picks}: volatile, written only by {@link Procs#publishPicksTo} and the stop-the-world

@@ -13,6 +13,8 @@
  *                                   idle flush, stop-the-world, close: who may touch heap memory now
  *   proc.go          HeldP          acquirep/releasep: a thread holding a P for a scope, the entry
  *   (acquirep)                      points of its owner path (GoHeap.Local)
+ *   arena.go         UserArena      user arenas as java.lang.foreign.Arena: chunks, bump allocation,
+ *                                   the chunk cache, the registry of open arenas
  *   mstats.go        MStats         counters read in consistent cuts without stopping the world;
  *                                   MemStats and the stats dump built from one cut
  *   mcache.go        MCache         per P: a span per span class, the tiny block, kept large spans
@@ -23,6 +25,7 @@
  *   mpallocbits.go   PallocBits, PallocSum   a chunk's bitmaps and its summary
  *   mbitmap.go       MSpan          a span's slots: alloc bits, free marks, the sweep
  *   sizeclasses.go   SizeClasses    the 67 classes and their division magic
+ *   memclr_amd64.s   Memclr         clearing (zeroing) and clobberfree's fill
  *   (background      Background     one daemon thread for all heaps: flush, sweep, scavenge
  *    goroutines)
  *   mem_linux.go     io.gomem.os.OsMemory   Go's region states over mmap / madvise / munmap
@@ -30,12 +33,12 @@
  *
  * <h2>Layers (each calls only the ones below)</h2>
  * <pre>
- *   io.gomem.GoHeap (API) → Malloc, HeldP → Procs, MStats → MCache → MCentral → MHeap → Scavenger
+ *   io.gomem.GoHeap (API) → Malloc, HeldP → UserArena → Procs, MStats → MCache → MCentral → MHeap → Scavenger
  *       → PageAlloc → io.gomem.os.OsMemory → io.gomem.bindings
  * </pre>
  * What flows up is published through something the lower layer is given, never by calling up:
  * the flat spans table through {@link io.gomem.heap.SpanTable}, the P table through
- * {@code Procs.Table}, a heap's periodic work through {@code Background.Job}, its periodic
+ * {@code Procs.Table}, an arena's chunks through {@code UserArena.Source}, a heap's periodic work through {@code Background.Job}, its periodic
  * MemStats event through {@code HeapEvents.StatsSource}. Every component is wired after it is
  * built ({@link io.gomem.heap.Malloc#create}); no {@code this} escapes a constructor.
  *
