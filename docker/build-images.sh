@@ -26,6 +26,9 @@ image="${1:-${GOMEM_DOCKER_BASE_IMAGE:-$local_image}}"
 ctx="${GOMEM_DOCKER_CONTEXT:-$here/target/jre-image}"
 modules="${GOMEM_JRE_MODULES:-java.base,java.logging,java.management,jdk.jfr,jdk.unsupported}"
 cli=/usr/bin/docker
+if [ -n "${GOMEM_DOCKER_SKIP_FILE:-}" ] && [ -f "$GOMEM_DOCKER_SKIP_FILE" ]; then
+  exit 0 # engine.sh found no engine and said so: no image to build
+fi
 export DOCKER_HOST="${DOCKER_HOST:-$(bash "$here/engine.sh" env)}"
 export DOCKER_BUILDKIT=0      # the classic builder: FROM scratch, no frontend image to fetch
 
@@ -41,7 +44,7 @@ fi
 "$cli" info --format '{{.ServerVersion}}' >/dev/null 2>&1 \
   || die "no Docker engine answers at $DOCKER_HOST: run 'bash docker/engine.sh up' first"
 [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/jlink" ] \
-  || die "JAVA_HOME must point to a JDK 25 with jlink (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
+  || die "JAVA_HOME must point to a JDK 25 with jlink (set JAVA_HOME to one)"
 jver="$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$JAVA_HOME/release" 2>/dev/null || true)"
 case "$jver" in 25*|2[6-9]*|[3-9][0-9]*) ;; *) die "JAVA_HOME=$JAVA_HOME is Java '$jver', need 25 or newer" ;; esac
 

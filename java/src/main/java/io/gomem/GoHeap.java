@@ -66,8 +66,11 @@ import java.util.function.Function;
  * }
  * }</pre>
  *
- * Programs using gomem must allow native access: {@code --enable-native-access=io.gomem} on the
- * module path, {@code --enable-native-access=ALL-UNNAMED} on the class path.
+ * Programs using gomem must allow native access to gomem's two modules:
+ * {@code --enable-native-access=io.gomem,io.gomem.bindings} on the module path,
+ * {@code --enable-native-access=ALL-UNNAMED} on the class path. The program's own module needs
+ * none: gomem hands out segments ({@link #segments()}, {@link #segment(long)}, the arenas), so
+ * it never has to call a restricted method such as {@code MemorySegment.reinterpret} itself.
  */
 public sealed interface GoHeap extends AutoCloseable permits Malloc {
     /**
@@ -320,6 +323,17 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
 
     /** The bytes usable at {@code address}, an object this heap returned (at least what was asked). */
     long usableSize(long address);
+
+    /**
+     * A segment over the live object at {@code address} (what an allocate method returned), of
+     * its {@linkplain #usableSize usable size}, in the heap's scope (dead after {@link #close()}).
+     * Lets a program read and write raw allocations without native access of its own: no
+     * {@code reinterpret} needed. Using it after the object's {@code free} is a use-after-free,
+     * as with the address.
+     *
+     * @throws IllegalArgumentException if {@code address} is not a live object's start
+     */
+    MemorySegment segment(long address);
 
     /**
      * A new confined arena over this heap: a drop-in for {@code Arena.ofConfined()}. Only the

@@ -141,6 +141,31 @@ class SegmentsTest {
         assertEquals(0, heap.memStatsSwept().heapObjects());
     }
 
+    /** heap.segment(address): the live object's usable bytes, in the heap's scope; anything else refused. */
+    @Test
+    void aSegmentOverARawAllocationSeesTheSameBytes() {
+        for (long size : new long[] {4, 64, 1000, 100_000}) {
+            long p = heap.allocate(size);
+            MemorySegment s = heap.segment(p);
+            assertEquals(p, s.address());
+            assertEquals(heap.usableSize(p), s.byteSize());
+            assertTrue(s.byteSize() >= size);
+            s.set(ValueLayout.JAVA_BYTE, size - 1, (byte) 42);
+            assertEquals(42, heap.segment(p).get(ValueLayout.JAVA_BYTE, size - 1));
+            if (size >= 64) {
+                assertThrows(IllegalArgumentException.class, () -> heap.segment(p + 8), "an interior address");
+            }
+            heap.free(p);
+            assertThrows(IllegalArgumentException.class, () -> heap.segment(p), "a freed object");
+        }
+        assertThrows(IllegalArgumentException.class, () -> heap.segment(12345), "not this heap's");
+        try (GoHeap other = GoHeap.builder().procs(1).build()) {
+            MemorySegment s = other.segment(other.allocate(64));
+            other.close();
+            assertThrows(IllegalStateException.class, () -> s.get(ValueLayout.JAVA_BYTE, 0), "dead with its heap");
+        }
+    }
+
     @Test
     void freeRefusesAHeapSegment() {
         GoHeap.Segments seg = heap.segments();

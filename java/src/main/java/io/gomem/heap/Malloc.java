@@ -561,6 +561,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                 + ": not a live object's start (freed, an interior address, or not from this heap)");
     }
 
+    @Override
+    public MemorySegment segment(long address) {
+        return memory.asSlice(address, usableSize(address)); // usableSize refuses anything but a live object's start
+    }
+
     // ───────────────────────────── memory back to the OS ─────────────────────────────
 
     /**

@@ -14,7 +14,8 @@ import java.util.function.Function;
  */
 public enum Options {
     DEBUG("gomem.debug", "",
-            "Comma-separated debug switches: 'sys' prints one line per OS transition to stderr;"
+            "Comma-separated debug switches: 'sys' prints the OS transitions to stderr, per-span calls"
+                    + " (sysUsed, sysUnused) coalesced into one line per run, 'sys=2' every call;"
                     + " 'scavtrace' one line per scavenger cycle (released, retained, goal);"
                     + " 'clobberfree' fills freed objects with 0xdeadbeef; 'efence' gives every object"
                     + " pages of its own and faults them (PROT_NONE) for good on free; 'arenafault' faults"
@@ -173,14 +174,39 @@ public enum Options {
                 + " or environment variable " + environmentName() + "): " + rule);
     }
 
-    /** True if the comma-separated {@link #DEBUG} value names {@code flag}. */
+    /** True if the comma-separated {@link #DEBUG} value names {@code flag} (alone or with a level, {@code flag=N}). */
     public static boolean debugFlag(String flag) {
-        for (String f : DEBUG.value().split(",")) {
-            if (f.trim().equalsIgnoreCase(flag)) {
-                return true;
+        return debugLevel(flag) > 0;
+    }
+
+    /**
+     * The level of a {@link #DEBUG} switch, as GODEBUG levels go: 0 if absent, 1 for {@code flag}
+     * alone, N for {@code flag=N}; IllegalArgumentException for a level that is not a number 0–9.
+     */
+    public static int debugLevel(String flag) {
+        return debugLevel(DEBUG.value(), flag);
+    }
+
+    static int debugLevel(String value, String flag) {
+        int level = 0;
+        for (String f : value.split(",")) {
+            String t = f.trim();
+            int eq = t.indexOf('=');
+            String name = eq < 0 ? t : t.substring(0, eq).trim();
+            if (!name.equalsIgnoreCase(flag)) {
+                continue;
             }
+            if (eq < 0) {
+                level = 1;
+                continue;
+            }
+            String n = t.substring(eq + 1).trim();
+            if (!n.matches("[0-9]")) {
+                throw DEBUG.refused(value, "the level of '" + flag + "' must be a number from 0 to 9, not '" + n + "'");
+            }
+            level = Integer.parseInt(n);
         }
-        return false;
+        return level;
     }
 
     /** One line per option with its effective value, for a debug-level start-up message. */

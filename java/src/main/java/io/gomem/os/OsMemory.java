@@ -53,7 +53,8 @@ public final class OsMemory {
     public static final long HUGE_PAGE_SIZE = 2L << 20;
 
     private static final System.Logger LOG = System.getLogger("io.gomem.os");
-    private static final boolean DEBUG_SYS = Options.debugFlag("sys");
+    /** {@code gomem.debug=sys}: 1 prints transitions with per-span calls coalesced, 2 every call (GODEBUG-style levels). */
+    private static final int DEBUG_SYS = Options.debugLevel("sys");
 
     /** How {@link #sysUnused} gives pages back: see {@link Options#SYS_UNUSED_MODE}. */
     public enum UnusedMode { DONTNEED, FREE, HARD_DECOMMIT }
@@ -645,17 +646,84 @@ public final class OsMemory {
             event.result = result;
             event.commit();
         }
-        boolean logger = LOG.isLoggable(System.Logger.Level.DEBUG);
-        if (!DEBUG_SYS && !logger) {
+        boolean debug = LOG.isLoggable(System.Logger.Level.DEBUG);
+        boolean trace = LOG.isLoggable(System.Logger.Level.TRACE);
+        if (DEBUG_SYS == 0 && !debug && !trace) {
             return;
         }
-        String line = call + " " + Ranges.format(addr, len) + " " + purpose.name().toLowerCase(java.util.Locale.ROOT)
-                + " " + (from == null ? "mixed" : from) + " -> " + to + ": " + result;
-        if (logger) {
-            LOG.log(System.Logger.Level.DEBUG, line);
+        String what = purpose.name().toLowerCase(java.util.Locale.ROOT) + " " + (from == null ? "mixed" : from) + " -> " + to;
+        String line = call + " " + Ranges.format(addr, len) + " " + what + ": " + result;
+        if (trace) {
+            LOG.log(System.Logger.Level.TRACE, line); // every call
         }
-        if (DEBUG_SYS) {
+        if (DEBUG_SYS >= 2) {
             System.err.println("gomem: " + line);
+        }
+        if (PER_SPAN.contains(call) && result.equals("ok")) {
+            Coalesced.add(call + " " + what, len, debug, DEBUG_SYS == 1);
+        } else {
+            Coalesced.flush();
+            if (debug) {
+                LOG.log(System.Logger.Level.DEBUG, line);
+            }
+            if (DEBUG_SYS == 1) {
+                System.err.println("gomem: " + line);
+            }
+        }
+    }
+
+    /** Calls the heap makes once per span (or run of pages): coalesced at debug level 1. */
+    private static final java.util.Set<String> PER_SPAN = java.util.Set.of("sysUsed", "sysUnused", "sysHugePage",
+            "sysNoHugePage");
+
+    /**
+     * A run of like per-span calls (same call, purpose and states), printed as one line (e.g.
+     * {@code sysUsed x8192, 64 MiB heap Prepared -> Ready}) when a different call comes, a second
+     * after the run began (on the next call), or at exit. Guarded by the class's monitor.
+     */
+    private static final class Coalesced {
+        private static String key;
+        private static long calls;
+        private static long bytes;
+        private static long since;
+        private static boolean toLogger;
+        private static boolean toStderr;
+        private static boolean hooked;
+
+        static synchronized void add(String k, long len, boolean logger, boolean stderr) {
+            if (key != null && (!key.equals(k) || System.nanoTime() - since > 1_000_000_000L)) {
+                flush();
+            }
+            if (key == null) {
+                key = k;
+                since = System.nanoTime();
+                toLogger = logger;
+                toStderr = stderr;
+                if (!hooked) {
+                    hooked = true;
+                    Runtime.getRuntime().addShutdownHook(new Thread(Coalesced::flush, "gomem-debug-flush"));
+                }
+            }
+            calls++;
+            bytes += len;
+        }
+
+        static synchronized void flush() {
+            if (key == null) {
+                return;
+            }
+            int sp = key.indexOf(' ');
+            String line = key.substring(0, sp) + " x" + calls + ", " + Ranges.bytes(bytes) + key.substring(sp)
+                    + " (coalesced)";
+            if (toLogger) {
+                LOG.log(System.Logger.Level.DEBUG, line);
+            }
+            if (toStderr) {
+                System.err.println("gomem: " + line);
+            }
+            key = null;
+            calls = 0;
+            bytes = 0;
         }
     }
 }

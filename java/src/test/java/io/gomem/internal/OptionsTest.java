@@ -13,6 +13,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class OptionsTest {
     @Test
+    void debugSwitchesHaveGodebugLevels() {
+        assertEquals(0, Options.debugLevel("", "sys"));
+        assertEquals(1, Options.debugLevel("sys", "sys"));
+        assertEquals(2, Options.debugLevel("scavtrace, sys=2", "sys"));
+        assertEquals(0, Options.debugLevel("sys=0", "sys"));
+        assertEquals(0, Options.debugLevel("system", "sys"));
+        assertEquals(1, Options.debugLevel("efence,sys", "efence"));
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Options.debugLevel("sys=high", "sys"));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("gomem.debug=sys=high") && e.getMessage().contains("0 to 9"),
+                e.getMessage());
+    }
+
+    @Test
     void environmentNamesFollowTheProperties() {
         assertEquals("GOMEM_DEBUG", Options.DEBUG.environmentName());
         assertEquals("GOMEM_SYS_UNUSED", Options.SYS_UNUSED_MODE.environmentName());

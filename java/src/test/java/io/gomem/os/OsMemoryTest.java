@@ -447,10 +447,10 @@ class OsMemoryTest {
                 + os.bytes(MemState.RESERVED, Purpose.HEAP));
     }
 
-    @Test
-    void debugSysPrintsOneLinePerTransition() throws Exception {
+    /** The demo's stderr with {@code gomem.debug} set to {@code debug}; fails unless the demo passed. */
+    static String demoStderr(String debug) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-Dgomem.debug=sys",
+                "--enable-native-access=ALL-UNNAMED", "-Dgomem.debug=" + debug,
                 "-cp", System.getProperty("java.class.path"), "io.gomem.demo.Demo"));
         Path errFile = Files.createTempFile("gomem-demo", ".err");
         Process p = new ProcessBuilder(cmd).redirectError(errFile.toFile()).start();
@@ -460,6 +460,37 @@ class OsMemoryTest {
         Files.delete(errFile);
         assertEquals(0, p.exitValue(), "demo failed:\n" + out + err);
         assertTrue(out.contains("demo: all checks passed"), out);
+        return err;
+    }
+
+    /**
+     * Level 1: a line per region-level transition, and the per-span calls (sysUsed, sysUnused)
+     * coalesced into one line per run, with their count and bytes; failures on a line of their own.
+     */
+    @Test
+    void debugSysCoalescesPerSpanCalls() throws Exception {
+        String err = demoStderr("sys");
+        for (String call : List.of("sysReserve", "sysMap", "sysFault", "sysFree", "sysAlloc")) {
+            assertTrue(err.lines().anyMatch(l -> l.startsWith("gomem: " + call + " [0x") && l.endsWith(": ok")),
+                    call + " line missing in:\n" + err);
+        }
+        for (String call : List.of("sysUsed", "sysUnused")) {
+            assertTrue(err.lines().anyMatch(l -> l.matches("gomem: " + call + " x\\d+, .* -> .* \\(coalesced.*")),
+                    call + " coalesced line missing in:\n" + err);
+            assertTrue(err.lines().noneMatch(l -> l.startsWith("gomem: " + call + " [0x") && l.endsWith(": ok")),
+                    call + " printed per call at level 1:\n" + err);
+        }
+        assertTrue(err.contains("Ready -> Prepared (coalesced"), err);
+        assertTrue(err.lines().anyMatch(l -> l.startsWith("gomem: sysUsed") && l.endsWith("refused")), err);
+        long lines = err.lines().filter(l -> l.startsWith("gomem: ")).count();
+        long each = demoStderr("sys=2").lines().filter(l -> l.startsWith("gomem: ")).count();
+        assertTrue(lines < each, "coalescing prints fewer lines: " + lines + " vs " + each);
+    }
+
+    /** Level 2 (GODEBUG-style): every call on a line of its own. */
+    @Test
+    void debugSysLevelTwoPrintsOneLinePerCall() throws Exception {
+        String err = demoStderr("sys=2");
         for (String call : List.of("sysReserve", "sysMap", "sysUsed", "sysUnused", "sysFault", "sysFree", "sysAlloc")) {
             assertTrue(err.lines().anyMatch(l -> l.startsWith("gomem: " + call + " [0x") && l.endsWith(": ok")),
                     call + " line missing in:\n" + err);
