@@ -203,12 +203,17 @@ class MemStatsTest {
     @Test
     void jfrRecordsTransitionsRefillsGrowthScavengingAndPeriodicStats() throws Exception {
         Path file = Files.createTempFile("gomem", ".jfr");
+        List<Long> live = new ArrayList<>();
         try (Recording rec = new Recording()) {
             for (String e : List.of("io.gomem.OsTransition", "io.gomem.SpanRefill", "io.gomem.HeapGrow", "io.gomem.Scavenge")) {
                 rec.enable(e);
             }
             rec.enable("io.gomem.MemStats").withPeriod(java.time.Duration.ofMillis(100));
+            rec.enable("io.gomem.SizeClass").withPeriod(java.time.Duration.ofMillis(100));
             rec.start();
+            for (int i = 0; i < 300; i++) {
+                live.add(heap.allocate(64)); // live through the recording: the per-class event sees them
+            }
             List<Long> ps = new ArrayList<>();
             for (int i = 0; i < 2000; i++) {
                 ps.add(heap.allocate(5000));
@@ -219,18 +224,24 @@ class MemStatsTest {
             rec.stop();
             rec.dump(file);
         }
+        live.forEach(heap::free);
         Set<String> seen = new HashSet<>();
         boolean sawSysMap = false;
+        long class64 = 0;
         for (RecordedEvent e : RecordingFile.readAllEvents(file)) {
             seen.add(e.getEventType().getName());
             if (e.getEventType().getName().equals("io.gomem.OsTransition") && "sysMap".equals(e.getString("call"))) {
                 sawSysMap = true;
             }
+            if (e.getEventType().getName().equals("io.gomem.SizeClass") && e.getLong("objectSize") == 64) {
+                class64 = Math.max(class64, e.getLong("objects"));
+            }
         }
         Files.delete(file);
         assertTrue(seen.containsAll(List.of("io.gomem.OsTransition", "io.gomem.SpanRefill", "io.gomem.HeapGrow",
-                "io.gomem.Scavenge", "io.gomem.MemStats")), "events seen: " + seen);
+                "io.gomem.Scavenge", "io.gomem.MemStats", "io.gomem.SizeClass")), "events seen: " + seen);
         assertTrue(sawSysMap);
+        assertTrue(class64 >= 300, "the per-class event counts the 300 live 64 B objects: " + class64);
     }
 
     @Test

@@ -116,10 +116,44 @@ final class HeapEvents {
         long mappedReady;
     }
 
+    /**
+     * A periodic row of the stats dump (one event per size class with spans or objects, and one
+     * for large objects, per heap): where in-use memory is, as {@code heap.statsDump()} says,
+     * from counters that do not stop the world (frees count once their spans are swept).
+     */
+    @Name("io.gomem.SizeClass")
+    @Label("gomem Size Class")
+    @Category({"gomem", "Heap"})
+    @Description("Periodic per-size-class dump of each live gomem heap: spans, objects and bytes in use")
+    @Period("10 s")
+    @StackTrace(false)
+    static final class SizeClassEvent extends Event {
+        @Label("Heap")
+        int heap;
+        @Label("Class")
+        String sizeClass;
+        @Label("Object Size")
+        @DataAmount
+        long objectSize;
+        @Label("Spans")
+        long spans;
+        @Label("Span Bytes")
+        @DataAmount
+        long spanBytes;
+        @Label("Objects")
+        long objects;
+        @Label("Bytes In Use")
+        @DataAmount
+        long bytesInUse;
+    }
+
     /** A heap whose MemStats the periodic event reports. */
     interface StatsSource {
         /** A snapshot that does not stop the world; IllegalStateException once the heap is closed. */
         io.gomem.stats.MemStats periodicMemStats();
+
+        /** The stats dump from counters that do not stop the world; IllegalStateException once closed. */
+        io.gomem.stats.StatsDump periodicStatsDump();
 
         boolean isClosed();
     }
@@ -135,6 +169,35 @@ final class HeapEvents {
 
     static {
         FlightRecorder.addPeriodicEvent(MemStatsEvent.class, HeapEvents::emitMemStats);
+        FlightRecorder.addPeriodicEvent(SizeClassEvent.class, HeapEvents::emitSizeClasses);
+    }
+
+    private static void emitSizeClasses() {
+        for (java.lang.ref.WeakReference<StatsSource> ref : SOURCES) {
+            StatsSource h = ref.get();
+            if (h == null || h.isClosed() || !new SizeClassEvent().shouldCommit()) {
+                continue;
+            }
+            io.gomem.stats.StatsDump d;
+            try {
+                d = h.periodicStatsDump();
+            } catch (IllegalStateException closed) {
+                continue;
+            }
+            java.util.List<io.gomem.stats.StatsDump.Row> rows = new java.util.ArrayList<>(d.classes());
+            rows.add(d.large());
+            for (io.gomem.stats.StatsDump.Row r : rows) {
+                SizeClassEvent e = new SizeClassEvent();
+                e.heap = System.identityHashCode(h);
+                e.sizeClass = r.name();
+                e.objectSize = r.objectSize();
+                e.spans = r.spans();
+                e.spanBytes = r.spanBytes();
+                e.objects = r.objects();
+                e.bytesInUse = r.bytesInUse();
+                e.commit();
+            }
+        }
     }
 
     private static void emitMemStats() {

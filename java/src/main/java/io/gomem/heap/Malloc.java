@@ -666,6 +666,11 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         return memStats();
     }
 
+    @Override
+    public StatsDump periodicStatsDump() {
+        return MStats.statsDump(snapshot(false), arenaChunks.figures());
+    }
+
     /**
      * Go's {@code ReadMemStatsSlow}: with the world stopped, every cache flushed and every span
      * swept, and every central's lock held (so that no sweep runs), recounts from the spans what
