@@ -627,7 +627,12 @@ public sealed interface GoHeap extends AutoCloseable permits Malloc {
 
     boolean isClosed();
 
-    /** Returns every byte to the OS; every later call fails with IllegalStateException. */
+    /**
+     * Returns every byte to the OS; every later call fails with IllegalStateException, and every
+     * segment of the heap and of its arenas is dead. Idempotent. Refused (IllegalStateException,
+     * nothing changed) while {@link #local()} scopes are open, or a confined arena of a live thread
+     * ({@link #ofConfined()}: only its thread may close it); open shared arenas are closed here.
+     */
     @Override
     void close();
 }

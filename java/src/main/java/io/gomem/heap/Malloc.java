@@ -862,10 +862,12 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     /**
      * Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. Refused
      * (IllegalStateException, nothing changed, the MXBeans still registered) while
-     * {@link #local()} scopes are open.
+     * {@link #local()} scopes or a live thread's confined arenas are open; open shared arenas
+     * are closed first ({@link UserArena.Chunks#closeAll}).
      */
     @Override
     public void close() {
+        procs.checkCloseAllowed(); // open scopes refuse the close before anything changes
         arenaChunks.closeAll(); // refuses while a live thread's confined arena is open; closes shared arenas
         try {
             procs.close(() -> {

@@ -409,6 +409,27 @@ final class Procs {
         }
     }
 
+    /**
+     * close's refusal, asked before the heap changes anything for a close (its arenas): throws
+     * the same IllegalStateException as {@link #close} while scopes of live threads are open.
+     * Ended threads' scopes are taken back first, as {@link #close} does.
+     */
+    void checkCloseAllowed() {
+        stwLock.lock();
+        try {
+            if (isClosed()) {
+                return;
+            }
+            reclaimEnded();
+            if (nOpen > 0) {
+                throw new IllegalStateException("close: " + nOpen + " P(s) held by open GoHeap.Local scopes ("
+                        + ownersOfOpen() + "): close them first; the heap stays open");
+            }
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
     /** Open scopes now (for tests and statistics). */
     int openScopes() {
         stwLock.lock();

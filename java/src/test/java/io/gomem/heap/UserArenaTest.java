@@ -234,6 +234,23 @@ class UserArenaTest {
         assertThrows(IllegalStateException.class, m::ofShared);
     }
 
+    /** A close refused for an open scope changes nothing: the shared arenas it would close stay open. */
+    @Test
+    void aCloseRefusedForAnOpenScopeLeavesSharedArenasOpen() {
+        Arena shared = m.ofShared();
+        MemorySegment s = shared.allocate(8);
+        io.gomem.GoHeap.Local local = m.local();
+        IllegalStateException e = assertThrows(IllegalStateException.class, m::close);
+        assertTrue(e.getMessage().contains("GoHeap.Local"), e.getMessage());
+        assertTrue(shared.scope().isAlive());
+        s.set(ValueLayout.JAVA_LONG, 0, 7);
+        shared.allocate(8);
+        local.close();
+        shared.close();
+        m.close();
+        assertTrue(m.isClosed());
+    }
+
     @Test
     void theHeapCloseClosesSharedArenasAndForgetsArenasOfEndedThreads() throws Exception {
         Arena shared = m.ofShared();

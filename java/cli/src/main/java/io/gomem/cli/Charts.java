@@ -84,13 +84,31 @@ final class Charts {
         return s;
     }
 
-    /** A span of x from {@code start} to {@code end}: a vertical line at its start (unless 0), its label centred at height {@code labelY}. */
-    static void span(XYChart c, double start, double end, String label, double labelY) {
+    /** The fill of a shaded span: a light grey that the lines stay readable over. */
+    static final Color SHADE = new Color(0, 0, 0, 14);
+
+    /**
+     * A span of x from {@code start} to {@code end}: a vertical line at its start (unless 0), its
+     * label centred at height {@code labelY}, and if {@code shaded} a light band up to
+     * {@code top} (an area series kept out of the legend and out of the SVG's series list).
+     */
+    static void span(XYChart c, double start, double end, String label, double labelY, boolean shaded, double top) {
         if (start > 0) {
             c.addAnnotation(new AnnotationLine(start, true, false));
         }
         c.addAnnotation(new AnnotationText(label, (start + end) / 2, labelY, false));
+        if (shaded && end > start) {
+            XYSeries band = c.addSeries(BAND + label, new double[] {start, end}, new double[] {top, top});
+            band.setXYSeriesRenderStyle(org.knowm.xchart.XYSeries.XYSeriesRenderStyle.Area);
+            band.setFillColor(SHADE);
+            band.setLineColor(new Color(0, 0, 0, 0));
+            band.setMarker(SeriesMarkers.NONE);
+            band.setShowInLegend(false);
+        }
     }
+
+    /** Name prefix of the shading series: not data, so left out of the SVG's description. */
+    static final String BAND = "phase band: ";
 
     /** A horizontal line at {@code y}, its label centred at {@code labelX} just above it. */
     static void horizontal(XYChart c, double y, String label, double labelX, double labelLift) {
@@ -111,7 +129,8 @@ final class Charts {
             Element title = doc.createElementNS(root.getNamespaceURI(), "title");
             title.setTextContent(c.getTitle());
             Element desc = doc.createElementNS(root.getNamespaceURI(), "desc");
-            desc.setTextContent("Series: " + String.join("; ", c.getSeriesMap().keySet()));
+            desc.setTextContent("Series: " + String.join("; ", c.getSeriesMap().keySet().stream()
+                    .filter(n -> !n.startsWith(BAND)).toList()));
             root.insertBefore(desc, root.getFirstChild());
             root.insertBefore(title, desc);
             TransformerFactory tf = TransformerFactory.newInstance();

@@ -44,7 +44,7 @@ final class ChurnReport {
         List<ChurnRun.PhaseMark> marks = first.phases();
         for (int i = 0; i < marks.size(); i++) {
             double end = i + 1 < marks.size() ? marks.get(i + 1).startMs() / 1000.0 : seconds;
-            Charts.span(c, marks.get(i).startMs() / 1000.0, end, marks.get(i).name(), top * 1.06);
+            Charts.span(c, marks.get(i).startMs() / 1000.0, end, marks.get(i).name(), top * 1.06, i % 2 == 1, top * 1.12);
         }
         return c;
     }
