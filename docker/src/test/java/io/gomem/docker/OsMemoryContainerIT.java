@@ -66,4 +66,23 @@ class OsMemoryContainerIT {
             assertTrue(err.contains("Memory Limit: 256.00M"), "the JVM did not detect the 256M container limit" + logs);
         }
     }
+
+    /**
+     * The same walk and heap on a simulated kernel with 64 KiB pages (arm64's largest;
+     * {@code gomem.physPageSize}): every range the OS layer hands the kernel is then aligned to
+     * 64 KiB (a misaligned one is refused and fails the demo), and the heap's pages still go back.
+     */
+    @Test
+    @Timeout(150)
+    void demoPassesWithSimulated64KiBPhysicalPages() throws IOException {
+        try (GenericContainer<?> demo = GomemContainers.container(LIMIT)) {
+            demo.withCommand("java", "--enable-native-access=ALL-UNNAMED", "-Dgomem.physPageSize=64k",
+                    "-cp", GomemContainers.classPath(), "io.gomem.demo.Demo");
+            GomemContainers.Run run = GomemContainers.runToCompletion(demo, Duration.ofSeconds(120));
+            String logs = run.logs();
+            assertEquals(0L, run.info().getState().getExitCodeLong(), "demo exit code" + logs);
+            assertTrue(run.out().contains("demo: OS page size 65536 B"), "the demo ran with 64 KiB pages" + logs);
+            assertTrue(run.out().contains("demo: all checks passed"), "demo did not report all checks passed" + logs);
+        }
+    }
 }

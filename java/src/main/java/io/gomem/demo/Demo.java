@@ -20,6 +20,8 @@ import java.util.List;
 @SuppressWarnings("restricted") // gomem is a native-access module: see the README
 public final class Demo {
     private static final long PAGE = OsMemory.PAGE_SIZE;
+    /** What one touched byte makes resident: the kernel's page (smaller than PAGE when a larger physical page is simulated). */
+    private static final long KPAGE = OsMemory.KERNEL_PAGE_SIZE;
     private static int failures;
 
     private Demo() {
@@ -53,7 +55,7 @@ public final class Demo {
             seg.set(ValueLayout.JAVA_BYTE, i * PAGE, (byte) 0x5a);
         }
         check("sysUsed", "Prepared -> Ready, " + touched + " pages touched", os.isState(base, len, MemState.READY),
-                "rw-p".equals(KernelView.permsAt(base)), base, len, touched * PAGE);
+                "rw-p".equals(KernelView.permsAt(base)), base, len, touched * KPAGE);
 
         os.sysUnused(base, len);
         check("sysUnused", "Ready -> Prepared", os.isState(base, len, MemState.PREPARED), true, base, len, 0);
@@ -62,20 +64,20 @@ public final class Demo {
             zero &= seg.get(ValueLayout.JAVA_BYTE, i * PAGE) == 0;
         }
         // Each page read is mapped again: to the shared zero page, or to a fresh frame of its own.
-        long readRss = zeroPage ? 0 : touched * PAGE;
+        long readRss = zeroPage ? 0 : touched * KPAGE;
         KernelView.Pages read = KernelView.pages(base, len);
         record("sysUnused", touched + " pages read back " + (zero ? "zero" : "NOT zero") + ": pagemap present "
-                + read.present() + " B (expect " + touched * PAGE + " B), pagemap Rss " + read.own() + " B (expect "
-                + readRss + " B)", zero && read.present() == touched * PAGE && read.own() == readRss);
+                + read.present() + " B (expect " + touched * KPAGE + " B), pagemap Rss " + read.own() + " B (expect "
+                + readRss + " B)", zero && read.present() == touched * KPAGE && read.own() == readRss);
 
         os.sysUsed(base, len);
         seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
         long firstRss = KernelView.rssBytes(base, PAGE);
         long rss = KernelView.rssBytes(base, len);
-        long wantRss = PAGE + (zeroPage ? 0 : (touched - 1) * PAGE);
+        long wantRss = KPAGE + (zeroPage ? 0 : (touched - 1) * KPAGE);
         record("sysUsed", "Prepared -> Ready again, 1 page written: pagemap Rss of that page " + firstRss
-                + " B (expect " + PAGE + " B), of the region " + rss + " B (expect " + wantRss + " B)",
-                os.isState(base, len, MemState.READY) && firstRss == PAGE && rss == wantRss);
+                + " B (expect " + KPAGE + " B), of the region " + rss + " B (expect " + wantRss + " B)",
+                os.isState(base, len, MemState.READY) && firstRss == KPAGE && rss == wantRss);
 
         os.sysFault(base, len);
         check("sysFault", "Ready -> Reserved", os.isState(base, len, MemState.RESERVED),

@@ -274,6 +274,9 @@ final class MCentral {
      * is what brings the footprint near the live bytes). Returns the bytes released.
      */
     long releaseFreeOsPages(long osPageSize) {
+        if (osPageSize > SizeClasses.PAGE_SIZE) {
+            return 0; // a physical page larger than a heap page may straddle two spans: left to the scavenger
+        }
         long bytes = 0;
         lock.lock();
         try {

@@ -87,7 +87,13 @@ public final class MHeap implements SpanSource {
 
     final OsMemory os;
     final ReentrantLock lock = new SpinLock();
-    final PageAlloc pageAlloc = new PageAlloc(lock);
+    /**
+     * Pages per physical page: 1 unless the OS page (Go's physPageSize) is larger than the heap's
+     * 8 KiB page; then the scavenger releases whole physical pages only, and an allocation makes
+     * Ready the whole physical pages it touches (see {@link #makeReady}).
+     */
+    private final int physPages;
+    final PageAlloc pageAlloc;
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
@@ -155,6 +161,8 @@ public final class MHeap implements SpanSource {
 
     /** A heap over {@code os} within {@code limits}, counting into {@code stats}. */
     MHeap(OsMemory os, Scavenger.Config limits, MStats stats) {
+        this.physPages = physPages(OsMemory.PAGE_SIZE); // refuses a page size it cannot serve, before anything is made
+        this.pageAlloc = new PageAlloc(lock, physPages);
         this.os = os;
         this.stats = stats;
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
@@ -602,8 +610,36 @@ public final class MHeap implements SpanSource {
 
     private void makeReady(long base, int npages) {
         if (pageAlloc.lastScavengedPages() > 0) {
-            os.sysUsedWherePrepared(base, (long) npages << PAGE_SHIFT);
+            long end = base + ((long) npages << PAGE_SHIFT);
+            if (physPages > 1) {
+                // The OS works in whole physical pages: the free pages sharing one with this run are
+                // made Ready with it, and stop counting as scavenged.
+                long lo = base & -OsMemory.PAGE_SIZE;
+                long hi = (end + OsMemory.PAGE_SIZE - 1) & -OsMemory.PAGE_SIZE;
+                pageAlloc.unscavenge(lo, (base - lo) >>> PAGE_SHIFT);
+                pageAlloc.unscavenge(end, (hi - end) >>> PAGE_SHIFT);
+                base = lo;
+                end = hi;
+            }
+            os.sysUsedWherePrepared(base, end - base);
         }
+    }
+
+    /**
+     * Heap pages per physical page of {@code physPage} bytes; IllegalStateException for a page
+     * size the heap cannot serve (over 64 pages, 512 KiB: a physical page must fit in a chunk's
+     * bitmap word, as in Go's scavenger).
+     */
+    static int physPages(long physPage) {
+        if (physPage <= PAGE_SIZE) {
+            return 1;
+        }
+        if (Long.bitCount(physPage) != 1 || physPage > 64 * PAGE_SIZE) {
+            throw new IllegalStateException("the OS page size " + physPage + " bytes cannot be served: gomem supports"
+                    + " physical pages that are powers of two up to " + 64 * PAGE_SIZE + " bytes (64 heap pages of "
+                    + PAGE_SIZE + " bytes)");
+        }
+        return (int) (physPage / PAGE_SIZE);
     }
 
     /**

@@ -65,7 +65,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *       every inner summary equals the merge of its 8 children.
  *   <li>scavenged &sube; free, page by page.
  *   <li>Every page below {@code searchAddr} is in use.
- *   <li>Every page that is free and not scavenged lies below {@code scavAddr}.
+ *   <li>Every page that is free and not scavenged, in a physical page (an aligned group of
+ *       {@link #physPages} pages) that is all free and unscavenged, lies below {@code scavAddr}.
+ *       With physical pages of one page or less that is every free, unscavenged page.
  *   <li>{@code totalPages == inUsePages + claimedPages + freePages}; the counters equal the
  *       bitmap population counts.
  *   <li>A page claimed by the scavenger is "in use" in the bitmap.
@@ -181,6 +183,13 @@ public final class PageAlloc {
     private long runBase;
     private long runPages;
 
+    /**
+     * Pages per physical page (Go's {@code physPageSize / pageSize}, at least 1): the scavenger
+     * releases only whole, aligned groups of this many pages that are all free (Go's
+     * {@code fillAligned}), so that every range it hands to the OS is whole physical pages.
+     */
+    private final int physPages;
+
     /** A page allocator that does not check the lock (tests). */
     public PageAlloc() {
         this(null);
@@ -191,6 +200,19 @@ public final class PageAlloc {
      *                 it is held on every call
      */
     public PageAlloc(ReentrantLock heapLock) {
+        this(heapLock, 1);
+    }
+
+    /**
+     * @param heapLock  as above
+     * @param physPages pages per physical page: a power of two from 1 to 64 (physical pages up to
+     *                  512 KiB; a physical page of at most one page is 1)
+     */
+    public PageAlloc(ReentrantLock heapLock, int physPages) {
+        if (physPages < 1 || physPages > 64 || Integer.bitCount(physPages) != 1) {
+            throw new IllegalArgumentException("pages per physical page " + physPages + " must be a power of two from 1 to 64");
+        }
+        this.physPages = physPages;
         this.lock = heapLock;
         for (int l = 0; l < LEVELS; l++) {
             summary[l] = new Sparse(ADDR_BITS - LEVEL_SHIFT[l]);
@@ -572,11 +594,13 @@ public final class PageAlloc {
                 int limitIdx = (int) Math.min(CHUNK_PAGES, (hi - cb) >>> PAGE_SHIFT);
                 long[] a = chunks.leaf(ci * CHUNK_LONGS);
                 int off = chunkOff(ci);
-                int top = highestCandidate(a, off, limitIdx);
+                int top = highestCandidate(a, off, limitIdx, physPages);
                 if (top < 0) {
                     continue;
                 }
-                int n = candidateRunDown(a, off, top, (int) Math.min(maxPages, CHUNK_PAGES));
+                // At least one physical page, and whole ones: the run's top is a group's top (groups are all in or out).
+                int max = (int) Math.max(physPages, Math.min(maxPages, CHUNK_PAGES)) & -physPages;
+                int n = candidateRunDown(a, off, top, max, physPages);
                 runBase = cb + ((long) (top - n + 1) << PAGE_SHIFT);
                 runPages = n;
                 return true;
@@ -586,10 +610,29 @@ public final class PageAlloc {
         return false;
     }
 
-    /** Highest page below {@code limitIdx} that is free and not scavenged, or -1. */
-    private static int highestCandidate(long[] a, int off, int limitIdx) {
+    /**
+     * Go's {@code fillAligned(x, m)}: every aligned group of {@code m} bits (a power of two up to
+     * 64) that has any bit set becomes all set. Applied to "in use or scavenged", it leaves as
+     * candidates only whole physical pages all of whose pages are free and unscavenged.
+     */
+    static long fillAligned(long x, int m) {
+        if (m == 1) {
+            return x;
+        }
+        long r = 0;
+        long group = m == 64 ? -1L : (1L << m) - 1;
+        for (int i = 0; i < 64; i += m) {
+            if ((x & (group << i)) != 0) {
+                r |= group << i;
+            }
+        }
+        return r;
+    }
+
+    /** Highest page below {@code limitIdx} that is free and not scavenged (in a whole candidate group of {@code m}), or -1. */
+    private static int highestCandidate(long[] a, int off, int limitIdx, int m) {
         for (int w = (limitIdx - 1) >>> 6; w >= 0; w--) {
-            long c = ~(a[off + w] | a[off + SCAV + w]);
+            long c = ~fillAligned(a[off + w] | a[off + SCAV + w], m);
             if (w == (limitIdx - 1) >>> 6) {
                 c &= -1L >>> (63 - ((limitIdx - 1) & 63));
             }
@@ -600,13 +643,16 @@ public final class PageAlloc {
         return -1;
     }
 
-    /** Length, capped at {@code max}, of the candidate run that ends (at its top) at page {@code top}. */
-    private static int candidateRunDown(long[] a, int off, int top, int max) {
+    /**
+     * Length, capped at {@code max}, of the candidate run that ends (at its top) at page
+     * {@code top}; a multiple of {@code m} when {@code max} is (candidates come in aligned groups of m).
+     */
+    private static int candidateRunDown(long[] a, int off, int top, int max, int m) {
         int n = 0;
         int w = top >>> 6;
         int b = top & 63;
         while (w >= 0 && n < max) {
-            long c = ~(a[off + w] | a[off + SCAV + w]) << (63 - b); // page 'b' now at bit 63
+            long c = ~fillAligned(a[off + w] | a[off + SCAV + w], m) << (63 - b); // page 'b' now at bit 63
             int ones = Long.numberOfLeadingZeros(~c);
             if (ones > b + 1) {
                 ones = b + 1;
@@ -654,6 +700,36 @@ public final class PageAlloc {
     public boolean isGrown(long base, long bytes) {
         int r = rangeBelow(base + 1);
         return r >= 0 && base >= rangeBase[r] && base + bytes <= rangeLimit[r];
+    }
+
+    /**
+     * Clears the scavenged bit of every free page in {@code [addr, addr + npages pages)}: pages
+     * that share a physical page with pages just allocated, which the heap made Ready with them
+     * (the OS works in whole physical pages). Returns how many were cleared.
+     */
+    public long unscavenge(long addr, long npages) {
+        assertLocked();
+        long cleared = 0;
+        for (long i = 0; i < npages; i++) {
+            long a = addr + (i << PAGE_SHIFT);
+            if (!isAllocated(a) && isScavenged(a)) {
+                long ci = a >>> CHUNK_SHIFT;
+                PallocBits.clearRange(chunks.leaf(ci * CHUNK_LONGS), chunkOff(ci) + SCAV, pageInChunk(a), 1);
+                cleared++;
+            }
+        }
+        if (cleared > 0) {
+            scavengedPages -= cleared;
+            long phys = (long) physPages << PAGE_SHIFT;
+            scavAddr = Math.max(scavAddr, (addr + (npages << PAGE_SHIFT) + phys - 1) & -phys); // candidates lie below it
+        }
+        debugCheck();
+        return cleared;
+    }
+
+    /** Pages per physical page (see the constructor). */
+    public int physPages() {
+        return physPages;
     }
 
     /** Debug: whether the page at {@code addr} is in use (true for memory never grown). */
@@ -742,7 +818,8 @@ public final class PageAlloc {
             searchAddr = base;
         }
         if (!scavenged) {
-            scavAddr = Math.max(scavAddr, last + PAGE_SIZE);
+            // The top of the physical page holding the last freed page: freeing it may make that whole group a candidate.
+            scavAddr = Math.max(scavAddr, (last + ((long) physPages << PAGE_SHIFT)) & -((long) physPages << PAGE_SHIFT));
         }
         update(base, npages, true, false);
     }
@@ -928,7 +1005,7 @@ public final class PageAlloc {
                     if (al != -1L && firstFree == NO_FREE) {
                         firstFree = chunkBase(ci) + ((long) ((w << 6) + Long.numberOfTrailingZeros(~al)) << PAGE_SHIFT);
                     }
-                    long cand = ~(al | sc);
+                    long cand = ~fillAligned(al | sc, physPages); // candidates: whole free, unscavenged physical pages
                     if (cand != 0) {
                         highestCandidate = chunkBase(ci) + ((long) ((w << 6) + 63 - Long.numberOfLeadingZeros(cand)) << PAGE_SHIFT);
                     }

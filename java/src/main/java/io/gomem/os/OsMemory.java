@@ -47,8 +47,28 @@ import java.util.concurrent.locks.ReentrantLock;
  * stderr: {@code gomem: sysMap [0x7f.., 0x7f..) 4 MiB heap Reserved -> Prepared: ok}.
  */
 public final class OsMemory {
-    /** The kernel's page size: every address and length given to this class is a multiple of it. */
-    public static final long PAGE_SIZE = Syscalls.OS_PAGE_SIZE;
+    /**
+     * The physical page size (Go's {@code physPageSize}): every address and length given to this
+     * class is a multiple of it. The kernel's page size, unless {@code gomem.physPageSize} asks for
+     * a larger power of two (a simulated kernel with 16 or 64 KiB pages, for tests).
+     */
+    public static final long PAGE_SIZE = physPageSize(Options.PHYS_PAGE_SIZE.value(), Syscalls.OS_PAGE_SIZE);
+
+    /** {@code gomem.physPageSize} over the kernel's page size: 0 or empty for the kernel's, else a power-of-two multiple of it. */
+    static long physPageSize(String value, long kernel) {
+        long want = value == null || value.isBlank() || value.trim().equals("0") ? 0
+                : Options.PHYS_PAGE_SIZE.bytesValue(1, 0);
+        if (want == 0 || want == kernel) {
+            return kernel;
+        }
+        if (Long.bitCount(want) != 1 || want < kernel) {
+            throw Options.PHYS_PAGE_SIZE.refused(value, "a physical page size must be a power of two and at least the"
+                    + " kernel's page size, " + kernel + " bytes");
+        }
+        return want;
+    }
+    /** The kernel's own page size ({@code sysconf(_SC_PAGESIZE)}): what one touched byte makes resident. */
+    public static final long KERNEL_PAGE_SIZE = Syscalls.OS_PAGE_SIZE;
     /** The transparent huge page size on x86-64 and arm64 with 4 KiB pages. */
     public static final long HUGE_PAGE_SIZE = 2L << 20;
 
@@ -108,7 +128,7 @@ public final class OsMemory {
         try {
             long addr;
             try {
-                addr = Syscalls.mmap("sysAlloc", 0, len, Syscalls.PROT_READ | Syscalls.PROT_WRITE,
+                addr = alignedMmap("sysAlloc", len, Syscalls.PROT_READ | Syscalls.PROT_WRITE,
                         Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS);
             } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log("sysAlloc", 0, len, purpose, MemState.NONE, MemState.READY, e.getMessage());
@@ -120,6 +140,27 @@ public final class OsMemory {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * A mapping of {@code len} bytes at the kernel's choice, aligned to {@link #PAGE_SIZE}: the
+     * kernel's alignment unless a larger physical page is simulated, then an over-sized mapping
+     * with its slack unmapped on both sides.
+     */
+    private static long alignedMmap(String call, long len, int prot, int flags) {
+        if (PAGE_SIZE == Syscalls.OS_PAGE_SIZE) {
+            return Syscalls.mmap(call, 0, len, prot, flags);
+        }
+        long raw = Syscalls.mmap(call, 0, len + PAGE_SIZE, prot, flags);
+        long addr = (raw + PAGE_SIZE - 1) & -PAGE_SIZE;
+        if (addr > raw) {
+            Syscalls.munmap(call, raw, addr - raw);
+        }
+        long tail = raw + len + PAGE_SIZE - (addr + len);
+        if (tail > 0) {
+            Syscalls.munmap(call, addr + len, tail);
+        }
+        return addr;
     }
 
     /**
@@ -140,6 +181,10 @@ public final class OsMemory {
             } catch (OsMemoryException | OutOfNativeMemoryError e) {
                 log("sysReserve", hint, len, purpose, MemState.NONE, MemState.RESERVED, e.getMessage());
                 throw e;
+            }
+            if (addr % PAGE_SIZE != 0) { // a simulated physical page larger than the kernel's: place it again, aligned
+                Syscalls.munmap("sysReserve", addr, len);
+                return sysReserveAligned(0, len, PAGE_SIZE, purpose);
             }
             set(addr, addr + len, MemState.RESERVED, purpose);
             log("sysReserve", addr, len, purpose, MemState.NONE, MemState.RESERVED, "ok");
