@@ -94,6 +94,17 @@ public final class MHeap implements SpanSource {
      */
     private final int physPages;
     final PageAlloc pageAlloc;
+
+    /** {@code gomem.hugePages=advise}: heap chunks are advised MADV_HUGEPAGE (see {@link #hugeAdvice}). */
+    private final boolean hugeAdvise;
+    /**
+     * Under {@link #hugeAdvise}: the chunks (by base) advised MADV_NOHUGEPAGE because the
+     * scavenger released pages in them, as Go 1.21 does, so that the kernel does not collapse
+     * them back while they are sparse; an allocation that makes such a chunk dense (7/8 of its
+     * pages in use) advises it MADV_HUGEPAGE again. A concurrent set: the scavenger adds to it
+     * with the heap lock dropped for its OS call.
+     */
+    private final java.util.Set<Long> sparseChunks = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
@@ -162,11 +173,16 @@ public final class MHeap implements SpanSource {
     /** A heap over {@code os} within {@code limits}, counting into {@code stats}. */
     MHeap(OsMemory os, Scavenger.Config limits, MStats stats) {
         this.physPages = physPages(OsMemory.PAGE_SIZE); // refuses a page size it cannot serve, before anything is made
-        this.pageAlloc = new PageAlloc(lock, physPages);
+        this.hugeAdvise = hugePagesOption(); // refuses a bad value at heap creation, naming it
+        this.pageAlloc = new PageAlloc(lock, physPages, hugeAdvise ? (int) (OsMemory.HUGE_PAGE_SIZE / PAGE_SIZE) : 0);
         this.os = os;
         this.stats = stats;
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
-        this.scavenger = new Scavenger(limits, pageAlloc, os, lock);
+        this.scavenger = !hugeAdvise ? new Scavenger(limits, pageAlloc, os, lock)
+                : new Scavenger(limits, pageAlloc, os, lock, (b, np) -> {
+                    markSparse(b, np << PAGE_SHIFT);
+                    os.sysUnused(b, np << PAGE_SHIFT);
+                });
     }
 
     /**
@@ -276,6 +292,9 @@ public final class MHeap implements SpanSource {
             long base = allocPages(npages);
             boolean clean = pageAlloc.lastScavengedPages() == npages && scavengedIsZero;
             makeReady(base, npages);
+            if (hugeAdvise) {
+                hugeAdvice(base);
+            }
             MSpan s = newSpan();
             s.initSmall(base, npages, spanClass, sizeClass, !clean);
             if (spanClass == SizeClasses.TINY_SPAN_CLASS && (s.tinyMasks == null || s.tinyMasks.length < s.nelems)) {
@@ -318,6 +337,9 @@ public final class MHeap implements SpanSource {
             long base = allocPages(npages);
             boolean clean = pageAlloc.lastScavengedPages() == npages && scavengedIsZero;
             makeReady(base, npages);
+            if (hugeAdvise) {
+                hugeAdvice(base);
+            }
             long off = ((base + align - 1) & -align) - base;
             MSpan s = newSpan();
             s.initLarge(base, npages, size, off, !clean);
@@ -524,6 +546,9 @@ public final class MHeap implements SpanSource {
             for (long m = fresh; m != 0; ) {
                 int first = Long.numberOfTrailingZeros(m);
                 int run = Long.numberOfTrailingZeros(~(m >>> first));
+                if (hugeAdvise) {
+                    markSparse(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                }
                 os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
                 done |= runBits(first, run);
                 m &= ~runBits(first, run);
@@ -625,6 +650,52 @@ public final class MHeap implements SpanSource {
         }
     }
 
+    static boolean hugePagesOption() {
+        String v = io.gomem.internal.Options.HUGE_PAGES.value().trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (v) {
+            case "", "off" -> false;
+            case "advise" -> true;
+            default -> throw io.gomem.internal.Options.HUGE_PAGES.refused(v, "expected 'off' or 'advise'");
+        };
+    }
+
+    /**
+     * Under huge-page advice, before the scavenger returns {@code [base, base + len)} to the OS:
+     * each chunk it touches is advised MADV_NOHUGEPAGE once (until it is dense again).
+     */
+    private void markSparse(long base, long len) {
+        for (long c = base & -PageAlloc.CHUNK_BYTES; c < base + len; c += PageAlloc.CHUNK_BYTES) {
+            if (sparseChunks.add(c)) {
+                adviseQuietly(c, false);
+            }
+        }
+    }
+
+    /**
+     * Under huge-page advice, after a span was made at {@code base} (heap lock held): a sparse
+     * chunk that is now dense (7/8 of its pages in use) is advised MADV_HUGEPAGE again.
+     */
+    private void hugeAdvice(long base) {
+        long c = base & -PageAlloc.CHUNK_BYTES;
+        if (!sparseChunks.isEmpty() && sparseChunks.contains(c)
+                && pageAlloc.inUsePagesOfChunk(c) * 8 >= PageAlloc.CHUNK_PAGES * 7 && sparseChunks.remove(c)) {
+            adviseQuietly(c, true);
+        }
+    }
+
+    /** Advice is best effort: a chunk holding a faulted span (debug modes) is not advised. */
+    private void adviseQuietly(long chunk, boolean huge) {
+        try {
+            if (huge) {
+                os.sysHugePage(chunk, PageAlloc.CHUNK_BYTES);
+            } else {
+                os.sysNoHugePage(chunk, PageAlloc.CHUNK_BYTES);
+            }
+        } catch (IllegalStateException e) {
+            // a Reserved (faulted) page in the chunk: no advice for it
+        }
+    }
+
     /**
      * Heap pages per physical page of {@code physPage} bytes; IllegalStateException for a page
      * size the heap cannot serve (over 64 pages, 512 KiB: a physical page must fit in a chunk's
@@ -674,6 +745,9 @@ public final class MHeap implements SpanSource {
 
     private void mapChunks(long base, long len) {
         os.sysMap(base, len);
+        if (hugeAdvise) {
+            os.sysHugePage(base, len);
+        }
         indexArenas(base, len);
         pageAlloc.grow(base, len);
         mappedBytes += len;

@@ -189,6 +189,8 @@ public final class PageAlloc {
      * {@code fillAligned}), so that every range it hands to the OS is whole physical pages.
      */
     private final int physPages;
+    /** Pages per huge page for Go 1.19's rule in {@link #findScavengeRun}, or 0 (see the constructor). */
+    private final int hugePagePages;
 
     /** A page allocator that does not check the lock (tests). */
     public PageAlloc() {
@@ -209,6 +211,21 @@ public final class PageAlloc {
      *                  512 KiB; a physical page of at most one page is 1)
      */
     public PageAlloc(ReentrantLock heapLock, int physPages) {
+        this(heapLock, physPages, 0);
+    }
+
+    /**
+     * @param heapLock      as above
+     * @param physPages     as above
+     * @param hugePagePages pages per transparent huge page (256 for 2 MiB) when the scavenger is
+     *                      to release a wholly free huge page rather than break it (Go 1.19's rule,
+     *                      under {@code gomem.hugePages=advise}); 0 for no such rule
+     */
+    public PageAlloc(ReentrantLock heapLock, int physPages, int hugePagePages) {
+        if (hugePagePages != 0 && (Integer.bitCount(hugePagePages) != 1 || hugePagePages > CHUNK_PAGES)) {
+            throw new IllegalArgumentException("pages per huge page " + hugePagePages + " must be 0 or a power of two up to a chunk");
+        }
+        this.hugePagePages = hugePagePages;
         if (physPages < 1 || physPages > 64 || Integer.bitCount(physPages) != 1) {
             throw new IllegalArgumentException("pages per physical page " + physPages + " must be a power of two from 1 to 64");
         }
@@ -601,6 +618,18 @@ public final class PageAlloc {
                 // At least one physical page, and whole ones: the run's top is a group's top (groups are all in or out).
                 int max = (int) Math.max(physPages, Math.min(maxPages, CHUNK_PAGES)) & -physPages;
                 int n = candidateRunDown(a, off, top, max, physPages);
+                if (hugePagePages > 0) {
+                    // Go 1.19: a run that reaches a huge page boundary and whose free run goes down to the
+                    // huge page below its start takes that whole huge page, rather than breaking it.
+                    int start = top - n + 1;
+                    int end = top + 1;
+                    int full = candidateRunDown(a, off, top, CHUNK_PAGES, physPages);
+                    int above = (start + hugePagePages - 1) & -hugePagePages;
+                    int below = start & -hugePagePages;
+                    if (above <= end && below >= end - full) {
+                        n += start - below;
+                    }
+                }
                 runBase = cb + ((long) (top - n + 1) << PAGE_SHIFT);
                 runPages = n;
                 return true;
@@ -725,6 +754,16 @@ public final class PageAlloc {
         }
         debugCheck();
         return cleared;
+    }
+
+    /** Pages in use in the chunk at {@code chunkBase} (0 if it is not grown). */
+    public long inUsePagesOfChunk(long chunkBase) {
+        assertLocked();
+        if (!isGrown(chunkBase, CHUNK_BYTES)) {
+            return 0;
+        }
+        long ci = chunkBase >>> CHUNK_SHIFT;
+        return PallocBits.popcount(chunks.leaf(ci * CHUNK_LONGS), chunkOff(ci));
     }
 
     /** Pages per physical page (see the constructor). */

@@ -45,6 +45,10 @@ public enum Options {
             "The most P slots the heap grows to while threads find every P busy (0: 64 per available processor)."),
     CENTRAL_SHARDS("gomem.centralShards", "0",
             "Sets of central span lists (each P refills from one; 0: four per available processor, at most 64)."),
+    HUGE_PAGES("gomem.hugePages", "off",
+            "Transparent huge pages for the heap: 'off' (no advice), or 'advise' (MADV_HUGEPAGE on each heap"
+                    + " chunk, MADV_NOHUGEPAGE on a chunk the scavenger releases pages of, MADV_HUGEPAGE again once"
+                    + " it is dense; the scavenger releases a whole free 2 MiB huge page rather than breaking it, as Go 1.19+)."),
     PHYS_PAGE_SIZE("gomem.physPageSize", "0",
             "The physical page size the OS layer and the heap work in (Go's physPageSize): 0 for the kernel's;"
                     + " a larger power of two simulates a kernel with bigger pages (e.g. 16k or 64k on a 4 KiB"

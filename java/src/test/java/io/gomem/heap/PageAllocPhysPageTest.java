@@ -91,6 +91,35 @@ class PageAllocPhysPageTest {
         }
     }
 
+    /**
+     * Go 1.19's rule under huge-page advice: a run that reaches a huge page boundary, when the free
+     * run goes down to the huge page below its start, takes that whole huge page (256 pages)
+     * instead of breaking it; when an in-use page sits in that huge page, the run stays as asked.
+     */
+    @Test
+    void aWhollyFreeHugePageIsReleasedWholeNotBroken() {
+        for (int huge : new int[] {0, 256}) {
+            PageAlloc pa = new PageAlloc(null, 1, huge);
+            pa.grow(BASE, PageAlloc.CHUNK_BYTES);
+            pa.alloc(PageAlloc.CHUNK_PAGES);
+            pa.free(BASE, PageAlloc.CHUNK_PAGES); // all free, none scavenged
+            java.util.List<long[]> runs = new java.util.ArrayList<>();
+            pa.scavenge(16, (b, n) -> runs.add(new long[] {b, n}));
+            long want = huge == 0 ? 16 : 256;
+            assertEquals(1, runs.size());
+            assertEquals(want, runs.get(0)[1], "pages released with huge-page pages " + huge);
+            assertEquals(BASE + ((PageAlloc.CHUNK_PAGES - want) << PageAlloc.PAGE_SHIFT), runs.get(0)[0]);
+            pa.checkInvariants();
+        }
+        PageAlloc pa = new PageAlloc(null, 1, 256);
+        pa.grow(BASE, PageAlloc.CHUNK_BYTES);
+        pa.alloc(PageAlloc.CHUNK_PAGES);
+        pa.free(BASE + (300L << PageAlloc.PAGE_SHIFT), PageAlloc.CHUNK_PAGES - 300); // pages 0..299 stay in use
+        long[] got = new long[1];
+        pa.scavenge(16, (b, n) -> got[0] += n);
+        assertEquals(16, got[0], "the upper huge page is not wholly free: the run stays as asked");
+    }
+
     @Test
     void unscavengeClearsOnlyFreeScavengedPages() {
         PageAlloc pa = new PageAlloc(null, 2);
