@@ -7,17 +7,7 @@
 # total per pair. Needs binutils (objdump) and python3; build the jar first (see run.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-# A JDK 25 or newer: $JAVA_HOME if it is one, else the first under /usr/lib/jvm.
-jdk25() {
-  local h v
-  for h in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
-    [ -n "$h" ] && [ -x "$h/bin/java" ] || continue
-    v=$("$h/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-    if [ -n "$v" ] && [ "${v%%.*}" -ge 25 ] 2>/dev/null; then echo "$h"; return; fi
-  done
-  echo "no JDK 25 found: set JAVA_HOME to one" >&2
-  exit 1
-}
+. "$(cd "$(dirname "$0")" && pwd)/jdk25.sh"
 java_bin="$(jdk25)/bin/java"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

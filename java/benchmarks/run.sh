@@ -16,17 +16,7 @@ if [[ ! -f "$jar" ]]; then
   echo "no $jar: build it with: mvn -q -pl bindings,java install -DskipTests && mvn -q -pl java/benchmarks package -DskipTests" >&2
   exit 1
 fi
-# A JDK 25 or newer: $JAVA_HOME if it is one, else the first under /usr/lib/jvm.
-jdk25() {
-  local h v
-  for h in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
-    [ -n "$h" ] && [ -x "$h/bin/java" ] || continue
-    v=$("$h/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-    if [ -n "$v" ] && [ "${v%%.*}" -ge 25 ] 2>/dev/null; then echo "$h"; return; fi
-  done
-  echo "no JDK 25 found: set JAVA_HOME to one" >&2
-  exit 1
-}
+. "$(cd "$(dirname "$0")" && pwd)/jdk25.sh"
 java_bin="$(jdk25)/bin/java"
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=16384"
 exec "$java_bin" -jar "$jar" "$@"

@@ -11,17 +11,7 @@
 # java/benchmarks/target/results/TABLE.json. Build the jar first (see run.sh). Prints the load
 # average before and after: record numbers only from a quiet machine (see BENCHMARKS.md).
 set -euo pipefail
-# A JDK 25 or newer: $JAVA_HOME if it is one, else the first under /usr/lib/jvm.
-jdk25() {
-  local h v
-  for h in "${JAVA_HOME:-}" /usr/lib/jvm/*; do
-    [ -n "$h" ] && [ -x "$h/bin/java" ] || continue
-    v=$("$h/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-    if [ -n "$v" ] && [ "${v%%.*}" -ge 25 ] 2>/dev/null; then echo "$h"; return; fi
-  done
-  echo "no JDK 25 found: set JAVA_HOME to one" >&2
-  exit 1
-}
+. "$(cd "$(dirname "$0")" && pwd)/jdk25.sh"
 here="$(cd "$(dirname "$0")" && pwd)"
 table="${1:?usage: table.sh pair|pair2t|batch|xthread|mix|footprint [JMH args]}"
 shift

@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
-import static io.gomem.GoHeapArenaRaceTest.Util.check;
+import static io.gomem.GoHeapLocalRaceTest.check;
 import static io.gomem.GoHeapSafetyTest.runForked;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,22 +36,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class GoHeapArenaRaceTest {
 
+    /** Signatures on segments (the race tests' check and join are GoHeapLocalRaceTest's). */
     static final class Util {
-        static void check(boolean ok, String what) {
-            if (!ok) {
-                System.out.println("FAILED: " + what);
-                System.exit(3);
-            }
-        }
-
         static void join(List<Thread> ts, AtomicReference<Throwable> error) throws InterruptedException {
-            for (Thread t : ts) {
-                t.join();
-            }
-            if (error.get() != null) {
-                error.get().printStackTrace(System.out);
-                System.exit(4);
-            }
+            GoHeapLocalRaceTest.join(ts, error);
         }
 
         /** Writes {@code sig} into the first 8 bytes of {@code s} and, if they do not overlap them, its last 8. */

@@ -23,20 +23,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HugePagesTest {
     static final long HEAP_RANGE = 0x00c0L << 32;
 
-    /** AnonHugePages (bytes) of the mappings that start in [lo, hi), from /proc/self/smaps. */
-    static long anonHugePages(long lo, long hi) throws IOException {
-        long total = 0;
-        boolean in = false;
-        for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
-            if (line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
-                long start = Long.parseUnsignedLong(line.substring(0, line.indexOf('-')), 16);
-                in = start >= lo && start < hi;
-            } else if (in && line.startsWith("AnonHugePages:")) {
-                total += Long.parseLong(line.replaceAll("[^0-9]", "")) << 10;
-            }
-        }
-        return total;
-    }
 
     static final class Fill {
         public static void main(String[] args) throws IOException {
@@ -47,12 +33,12 @@ class HugePagesTest {
                     heap.segment(p).set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, i); // touch every object
                     live.add(p);
                 }
-                System.out.println("dense: AnonHugePages " + anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));
+                System.out.println("dense: AnonHugePages " + io.gomem.os.KernelView.anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));
                 for (long p : live) {
                     heap.free(p);
                 }
                 heap.releaseMemory();
-                System.out.println("released: AnonHugePages " + anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));
+                System.out.println("released: AnonHugePages " + io.gomem.os.KernelView.anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));
             }
         }
     }

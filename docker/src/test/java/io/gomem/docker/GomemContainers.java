@@ -123,6 +123,10 @@ final class GomemContainers {
         List<String> cmd = new ArrayList<>();
         cmd.add("java");
         cmd.addAll(SMALL_JVM);
+        String phys = System.getProperty("gomem.docker.physPageSize", "");
+        if (!phys.isBlank()) {
+            cmd.add("-Dgomem.physPageSize=" + phys); // the whole suite on a simulated kernel with bigger pages
+        }
         cmd.addAll(extraJvm);
         cmd.add("-cp");
         cmd.add(classPath());

@@ -223,6 +223,29 @@ public final class KernelView {
         }
     }
 
+    /**
+     * Bytes of transparent huge pages ({@code AnonHugePages} in {@code /proc/self/smaps}) in the
+     * mappings that start in {@code [lo, hi)}.
+     */
+    public static long anonHugePages(long lo, long hi) {
+        long total = 0;
+        boolean in = false;
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/smaps"))) {
+                int dash = line.indexOf('-');
+                if (dash > 0 && line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
+                    long start = Long.parseUnsignedLong(line.substring(0, dash), 16);
+                    in = Long.compareUnsigned(start, lo) >= 0 && Long.compareUnsigned(start, hi) < 0;
+                } else if (in && line.startsWith("AnonHugePages:")) {
+                    total += Long.parseLong(line.replaceAll("[^0-9]", "")) << 10;
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("reading /proc/self/smaps", e);
+        }
+        return total;
+    }
+
     /** The permissions ({@code rw-p}, {@code ---p}) of the mapping holding {@code addr}, or null if unmapped. */
     public static String permsAt(long addr) {
         for (Mapping m : mappings(addr, PAGE)) {

@@ -56,7 +56,7 @@ public final class HugePagesBench {
             System.out.printf("hugePages=%s live %d MiB in %d objects of 64 B, filled in %d ms: random read %.2f ns"
                     + " (best of 8 rounds of %d), RSS %d MiB, AnonHugePages %d MiB (checksum %d)%n",
                     System.getProperty("gomem.hugePages", "off"), live >> 20, objects, fillMs, (double) best / reads, reads,
-                    rssKiB() >> 10, anonHugePages(HEAP_RANGE, HEAP_RANGE + (64L << 30)) >> 20, sum);
+                    rssKiB() >> 10, io.gomem.os.KernelView.anonHugePages(HEAP_RANGE, HEAP_RANGE + (64L << 30)) >> 20, sum);
         }
     }
 
@@ -69,18 +69,4 @@ public final class HugePagesBench {
         return -1;
     }
 
-    /** AnonHugePages (bytes) of the mappings that start in [lo, hi). */
-    static long anonHugePages(long lo, long hi) throws IOException {
-        long total = 0;
-        boolean in = false;
-        for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
-            if (line.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
-                long start = Long.parseUnsignedLong(line.substring(0, line.indexOf('-')), 16);
-                in = start >= lo && start < hi;
-            } else if (in && line.startsWith("AnonHugePages:")) {
-                total += Long.parseLong(line.replaceAll("[^0-9]", "")) << 10;
-            }
-        }
-        return total;
-    }
 }
