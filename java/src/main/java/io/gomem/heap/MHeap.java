@@ -35,6 +35,12 @@ import java.util.concurrent.locks.ReentrantLock;
  *       the limits and returns free pages to the OS.</li>
  *   <li>A pool of recycled {@link MSpan} objects. (The span classes' {@link MCentral}s sit
  *       above the heap and call down into it; the heap calls no central.)</li>
+ *   <li>The physical page (Go's {@code physPageSize}, {@link #physPages} heap pages): an
+ *       allocation makes Ready the whole physical pages it touches ({@link #makeReady}), and the
+ *       page allocator's scavenger releases whole physical pages only.</li>
+ *   <li>Faulted spans ({@link #faultSpan}: efence, arenafault), counted in {@link #faultedPages}
+ *       and kept out of HeapSys and HeapInuse; and, under {@code gomem.hugePages=advise}, the
+ *       huge-page advice of each chunk ({@link #sparseChunks}).</li>
  * </ul>
  *
  * <h2>Invariants</h2>
@@ -42,11 +48,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * allocator; every other page maps to null. Pages in use ({@code pageAlloc.inUsePages()}) equal
  * the pages of live spans. Every chunk handed to the page allocator is Prepared or Ready: a page
  * is Prepared exactly when the page allocator marks it scavenged, or when it is an OS page of an
- * in-use span set in that span's {@link MSpan#releasedMask} (counted in spanReleasedBytes).
+ * in-use span set in that span's {@link MSpan#releasedMask} (counted in spanReleasedBytes); the
+ * pages of a faulted span are Reserved. Within one physical page the scavenged marks are all set
+ * or all clear.
  *
  * <h2>Guards</h2>
  * {@link #lock} (the heap lock) guards the page allocator, the arena list and cursor, the span
- * pool and the writes of the spans table. Span table reads are lock-free: entries are published
+ * pool, the writes of the spans table and {@link #faultedPages}; {@link #sparseChunks} is a
+ * concurrent set (the scavenger adds to it with the lock dropped). Span table reads are lock-free: entries are published
  * with release stores and read with acquire loads; a span's layout fields are written before it
  * is published. Lock order: MCentral → heap → OS layer (a central may call in holding its lock;
  * the heap never calls a central).
