@@ -1,7 +1,7 @@
 /*
  * The slice of the Linux C API that gomem's OS layer calls. jextract reads this file (see
- * bindings/jextract.args); nothing else includes it. Keep it to system headers: gomem has no
- * native code of its own at run time.
+ * bindings/jextract.args) for the Panama backend, and the JNI backend (native/jni/gomem_jni.c)
+ * includes it, so both see the same constants. Keep it to system headers.
  */
 #ifndef GOMEM_SYS_H
 #define GOMEM_SYS_H

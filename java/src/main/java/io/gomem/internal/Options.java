@@ -53,6 +53,13 @@ public enum Options {
             "The physical page size the OS layer and the heap work in (Go's physPageSize): 0 for the kernel's;"
                     + " a larger power of two simulates a kernel with bigger pages (e.g. 16k or 64k on a 4 KiB"
                     + " kernel): every madvise / mprotect range is then aligned to it. For tests."),
+    BACKEND("gomem.backend", "auto",
+            "How the OS layer calls the kernel: 'panama' (java.lang.foreign downcalls through the jextract"
+                    + " bindings; JDK 22+), 'jni' (gomem's own C library, packaged in the jar per platform; any JDK"
+                    + " from 17) or 'auto' (Panama where java.lang.foreign is final, JNI elsewhere). Read once per JVM."),
+    JNI_LIBRARY("gomem.jni.library", "",
+            "Path of a JNI library to load instead of the jar's (built with native/jni/build.sh), for a platform"
+                    + " the jar has none for. Empty: the jar's library for this platform."),
     CHECK_INVARIANTS("gomem.checkInvariants", "false",
             "Run every component's checkInvariants() after each slow-path operation (slow; for"
                     + " tests and debugging).");

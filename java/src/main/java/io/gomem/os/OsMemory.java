@@ -69,6 +69,15 @@ public final class OsMemory {
     }
     /** The kernel's own page size ({@code sysconf(_SC_PAGESIZE)}): what one touched byte makes resident. */
     public static final long KERNEL_PAGE_SIZE = Syscalls.OS_PAGE_SIZE;
+    /**
+     * How this JVM's OS layer calls the kernel: {@code "panama"} (java.lang.foreign through the
+     * jextract bindings) or {@code "jni"} (gomem's own C library), as {@code gomem.backend} chose
+     * ({@code auto}: Panama from JDK 22, JNI below). Both make the same calls with the same errno.
+     */
+    public static String backend() {
+        return Syscalls.BACKEND.name();
+    }
+
     /** The transparent huge page size on x86-64 and arm64 with 4 KiB pages. */
     public static final long HUGE_PAGE_SIZE = 2L << 20;
 

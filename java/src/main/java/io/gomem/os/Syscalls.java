@@ -1,141 +1,167 @@
 package io.gomem.os;
 
-import io.gomem.bindings.linux.LinuxSys;
+import io.gomem.internal.Options;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
+import java.util.Locale;
 
 /**
- * The hand-written layer over the jextract bindings ({@link LinuxSys}, never edited by hand):
- * each call is re-linked with {@code Linker.Option.captureCallState("errno")} so that a failure
- * carries the errno the kernel set, and becomes an {@link OutOfNativeMemoryError} if that is
- * ENOMEM, else an {@link OsMemoryException} (mincore, a query whose ENOMEM means "not mapped",
- * always the latter). Nothing here knows
- * about region states; {@link OsMemory} checks those before it calls in.
+ * The OS layer's one seam to the kernel: the five memory system calls behind a {@link Backend},
+ * either {@link PanamaSyscalls} (downcalls through the jextract bindings, JDK 22+) or
+ * {@link JniSyscalls} (gomem's own C, {@code native/jni}, any JDK from 17). Which one is
+ * {@code gomem.backend} ({@code auto}: Panama where {@code java.lang.foreign} is final, JNI
+ * elsewhere), chosen once per JVM. A failure carries the errno the kernel set, the same through
+ * both, and becomes an {@link OutOfNativeMemoryError} if that is ENOMEM, else an
+ * {@link OsMemoryException} (mincore, a query whose ENOMEM means "not mapped", always the
+ * latter). Nothing here knows about region states; {@link OsMemory} checks those before it calls
+ * in.
  *
- * <p>Owns no mutable state: every handle is a {@code static final} constant. Errno is captured
- * into a segment allocated per call (system calls are microseconds; the allocation is noise).
+ * <p>Owns no mutable state: the backend and every constant are {@code static final}, so a call
+ * site sees one implementation and the JIT inlines through it.
  */
 final class Syscalls {
     private Syscalls() {
     }
 
-    static final int PROT_NONE = LinuxSys.PROT_NONE();
-    static final int PROT_READ = LinuxSys.PROT_READ();
-    static final int PROT_WRITE = LinuxSys.PROT_WRITE();
-    static final int MAP_PRIVATE = LinuxSys.MAP_PRIVATE();
-    static final int MAP_ANONYMOUS = LinuxSys.MAP_ANONYMOUS();
-    static final int MAP_FIXED = LinuxSys.MAP_FIXED();
-    static final int MAP_NORESERVE = LinuxSys.MAP_NORESERVE();
-    static final long MAP_FAILED = LinuxSys.MAP_FAILED().address();
-    static final int MADV_DONTNEED = LinuxSys.MADV_DONTNEED();
-    static final int MADV_FREE = LinuxSys.MADV_FREE();
-    static final int MADV_HUGEPAGE = LinuxSys.MADV_HUGEPAGE();
-    static final int MADV_NOHUGEPAGE = LinuxSys.MADV_NOHUGEPAGE();
-    static final int MADV_COLLAPSE = LinuxSys.MADV_COLLAPSE();
-    static final int EINVAL = LinuxSys.EINVAL();
-    static final int ENOMEM = LinuxSys.ENOMEM();
-    static final int EAGAIN = LinuxSys.EAGAIN();
+    /**
+     * What a backend does: the calls with the kernel's result and errno, as plain values (no
+     * exceptions: {@link Syscalls} makes those, once for both).
+     */
+    interface Backend {
+        /** {@code panama} or {@code jni}. */
+        String name();
+
+        /** mmap(addr, len, prot, flags, -1, 0): the address, or -errno. */
+        long mmap(long addr, long len, int prot, int flags);
+
+        /** 0 or errno. */
+        int munmap(long addr, long len);
+
+        /** 0 or errno. */
+        int madvise(long addr, long len, int advice);
+
+        /** 0 or errno. */
+        int mprotect(long addr, long len, int prot);
+
+        /** mincore into {@code vec} (one byte per kernel page): 0 or errno. */
+        int mincore(long addr, long len, byte[] vec);
+
+        String strerror(int errno);
+
+        /** The value of a constant named as in {@code bindings/jextract.args}; IllegalArgumentException if unknown. */
+        long constant(String name);
+
+        /** sysconf(name). */
+        long sysconf(int name);
+    }
+
+    /** The backend of this JVM (see the class comment). */
+    static final Backend BACKEND = choose(Options.BACKEND.value());
+
+    static final int PROT_NONE = (int) BACKEND.constant("PROT_NONE");
+    static final int PROT_READ = (int) BACKEND.constant("PROT_READ");
+    static final int PROT_WRITE = (int) BACKEND.constant("PROT_WRITE");
+    static final int MAP_PRIVATE = (int) BACKEND.constant("MAP_PRIVATE");
+    static final int MAP_ANONYMOUS = (int) BACKEND.constant("MAP_ANONYMOUS");
+    static final int MAP_FIXED = (int) BACKEND.constant("MAP_FIXED");
+    static final int MAP_NORESERVE = (int) BACKEND.constant("MAP_NORESERVE");
+    static final int MADV_DONTNEED = (int) BACKEND.constant("MADV_DONTNEED");
+    static final int MADV_FREE = (int) BACKEND.constant("MADV_FREE");
+    static final int MADV_HUGEPAGE = (int) BACKEND.constant("MADV_HUGEPAGE");
+    static final int MADV_NOHUGEPAGE = (int) BACKEND.constant("MADV_NOHUGEPAGE");
+    static final int MADV_COLLAPSE = (int) BACKEND.constant("MADV_COLLAPSE");
+    static final int EINVAL = (int) BACKEND.constant("EINVAL");
+    static final int ENOMEM = (int) BACKEND.constant("ENOMEM");
+    static final int EAGAIN = (int) BACKEND.constant("EAGAIN");
 
     /** The kernel's page size ({@code sysconf(_SC_PAGESIZE)}), the unit of every OS call. */
-    static final long OS_PAGE_SIZE = LinuxSys.sysconf(LinuxSys._SC_PAGESIZE());
+    static final long OS_PAGE_SIZE = BACKEND.sysconf((int) BACKEND.constant("_SC_PAGESIZE"));
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    /** The first Java release where {@code java.lang.foreign} is final (JEP 454). */
+    static final int PANAMA_FINAL = 22;
 
-    private static final MethodHandle MMAP = link(LinuxSys.mmap$address(), LinuxSys.mmap$descriptor());
-    private static final MethodHandle MUNMAP = link(LinuxSys.munmap$address(), LinuxSys.munmap$descriptor());
-    private static final MethodHandle MADVISE = link(LinuxSys.madvise$address(), LinuxSys.madvise$descriptor());
-    private static final MethodHandle MPROTECT = link(LinuxSys.mprotect$address(), LinuxSys.mprotect$descriptor());
-    private static final MethodHandle MINCORE = link(LinuxSys.mincore$address(), LinuxSys.mincore$descriptor());
+    /**
+     * The backend {@code gomem.backend} asks for: {@code auto} (or empty) takes Panama from
+     * {@link #PANAMA_FINAL} on and JNI below; {@code panama} on an older JDK, an unknown value, or a
+     * platform with no JNI library in the jar is refused with an error naming the value and the
+     * rule.
+     */
+    static Backend choose(String value) {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        int feature = Runtime.version().feature();
+        switch (v) {
+            case "", "auto":
+                return feature >= PANAMA_FINAL ? panama(v) : new JniSyscalls();
+            case "panama":
+                if (feature < PANAMA_FINAL) {
+                    throw Options.BACKEND.refused(value, "the Panama backend needs java.lang.foreign, final from JDK "
+                            + PANAMA_FINAL + "; this is JDK " + feature + ": use 'jni' or 'auto'");
+                }
+                return panama(v);
+            case "jni":
+                return new JniSyscalls();
+            default:
+                throw Options.BACKEND.refused(value, "expected 'auto', 'panama' or 'jni'");
+        }
+    }
 
-    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
-    private static MethodHandle link(MemorySegment address, FunctionDescriptor descriptor) {
-        return LINKER.downcallHandle(address, descriptor, CAPTURE_ERRNO);
+    /**
+     * The Panama backend, by name: on a multi-release jar it lives in the JDK 22+ part only, so
+     * the base part must not link to it.
+     */
+    private static Backend panama(String asked) {
+        try {
+            return (Backend) Class.forName("io.gomem.os.PanamaSyscalls").getDeclaredConstructor().newInstance();
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("gomem.backend=" + (asked.isEmpty() ? "auto" : asked)
+                    + ": the Panama backend (io.gomem.os.PanamaSyscalls) is not in this jar's JDK "
+                    + Runtime.version().feature() + " part: use gomem.backend=jni", e);
+        }
     }
 
     /** mmap(addr, len, prot, flags, -1, 0); returns the address or throws with errno. */
     static long mmap(String call, long addr, long len, int prot, int flags) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment r = (MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(addr), len, prot, flags, -1, 0L);
-            if (r.address() == MAP_FAILED) {
-                throw failure(call, "mmap", addr, len, (int) ERRNO.get(state, 0L));
-            }
-            return r.address();
-        } catch (OsMemoryException | OutOfNativeMemoryError e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError("mmap downcall failed", t);
+        long r = BACKEND.mmap(addr, len, prot, flags);
+        if (r < 0 && r >= -4095) {
+            throw failure(call, "mmap", addr, len, (int) -r);
         }
+        return r;
     }
 
     static void munmap(String call, long addr, long len) {
-        check(call, "munmap", addr, len, invoke(MUNMAP, addr, len, 0, false));
+        check(call, "munmap", addr, len, BACKEND.munmap(addr, len));
     }
 
     static void madvise(String call, long addr, long len, int advice) {
-        check(call, "madvise", addr, len, invoke(MADVISE, addr, len, advice, true));
+        check(call, "madvise", addr, len, BACKEND.madvise(addr, len, advice));
     }
 
     /** madvise returning the errno instead of throwing (0 on success), for advice that may be unsupported. */
     static int madviseErrno(long addr, long len, int advice) {
-        long r = invoke(MADVISE, addr, len, advice, true);
-        return r < 0 ? (int) -r : 0;
+        return BACKEND.madvise(addr, len, advice);
     }
 
     static void mprotect(String call, long addr, long len, int prot) {
-        check(call, "mprotect", addr, len, invoke(MPROTECT, addr, len, prot, true));
+        check(call, "mprotect", addr, len, BACKEND.mprotect(addr, len, prot));
     }
 
     /** mincore over [addr, addr+len): one byte per OS page, bit 0 set if the page is resident. */
     static byte[] mincore(long addr, long len) {
-        long pages = (len + OS_PAGE_SIZE - 1) / OS_PAGE_SIZE;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            MemorySegment vec = arena.allocate(pages);
-            int r = (int) MINCORE.invokeExact(state, MemorySegment.ofAddress(addr), len, vec);
-            if (r != 0) {
-                throw new OsMemoryException("mincore", "mincore", addr, len, (int) ERRNO.get(state, 0L));
-            }
-            return vec.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-        } catch (OsMemoryException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError("mincore downcall failed", t);
+        byte[] vec = new byte[(int) ((len + OS_PAGE_SIZE - 1) / OS_PAGE_SIZE)];
+        int errno = BACKEND.mincore(addr, len, vec);
+        if (errno != 0) {
+            throw new OsMemoryException("mincore", "mincore", addr, len, errno);
         }
+        return vec;
     }
 
     /** strerror(errno) as a Java string. */
-    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     static String strerror(int errno) {
-        return LinuxSys.strerror(errno).reinterpret(256).getString(0);
+        return BACKEND.strerror(errno);
     }
 
-    /** Invokes an int-returning (addr, len[, int]) call; returns 0 or -errno. */
-    private static long invoke(MethodHandle h, long addr, long len, int arg, boolean hasArg) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int r = hasArg
-                    ? (int) h.invokeExact(state, MemorySegment.ofAddress(addr), len, arg)
-                    : (int) h.invokeExact(state, MemorySegment.ofAddress(addr), len);
-            return r == 0 ? 0 : -(int) ERRNO.get(state, 0L);
-        } catch (Throwable t) {
-            throw new AssertionError("downcall failed", t);
-        }
-    }
-
-    private static void check(String call, String syscall, long addr, long len, long r) {
-        if (r != 0) {
-            throw failure(call, syscall, addr, len, (int) -r);
+    private static void check(String call, String syscall, long addr, long len, int errno) {
+        if (errno != 0) {
+            throw failure(call, syscall, addr, len, errno);
         }
     }
 

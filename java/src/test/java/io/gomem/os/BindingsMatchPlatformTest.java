@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The bindings are generated once and committed: this proves they still match this platform.
  * It compiles native/probe/constants.c with gcc against the same header jextract read, runs it,
- * and compares every constant named in bindings/jextract.args with the generated value.
+ * and compares every constant named in bindings/jextract.args with the generated value and with
+ * the value gomem's JNI library (native/jni/gomem_jni.c, the other backend) was compiled with.
  */
 class BindingsMatchPlatformTest {
     private static final Path NATIVE = Path.of(System.getProperty("gomem.native.dir", "../native"));
@@ -84,9 +85,18 @@ class BindingsMatchPlatformTest {
                 Object v = m.invoke(null);
                 long java = v instanceof MemorySegment s ? s.address() : ((Number) v).longValue();
                 assertEquals(c.longValue(), java, name + ": C says " + c + ", bindings say " + java);
+                Long jni = JniSyscalls.constants().get(name);
+                assertNotNull(jni, name + " is in jextract.args but gomem's JNI library (native/jni) does not carry it");
+                assertEquals(c.longValue(), jni.longValue(), name + ": C says " + c + ", the JNI library says " + jni);
             }));
         }
         return tests;
+    }
+
+    /** The two backends carry the same set of constants: none only in the JNI library's table. */
+    @Test
+    void theJniLibraryCarriesExactlyTheBindingsConstants() throws IOException {
+        assertEquals(new java.util.TreeSet<>(constantsInArgsFile()), new java.util.TreeSet<>(JniSyscalls.constants().keySet()));
     }
 
     @Test
