@@ -1,12 +1,10 @@
 package io.gomem;
 
+import io.gomem.internal.RawMemory;
 import io.gomem.os.KernelView;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,8 +59,8 @@ class DebugModesTest {
         }
     }
 
-    static MemorySegment raw(long address, long size) {
-        return MemorySegment.ofAddress(address).reinterpret(size);
+    static Mem raw(long address, long size) {
+        return Mem.at(address, size);
     }
 
     // ───────────────────────────── clobberfree ─────────────────────────────
@@ -92,7 +90,7 @@ class DebugModesTest {
                         long n = Math.min(size, 64);
                         boolean pattern = true;
                         for (int i = 0; i + 4 <= n; i += 4) {
-                            pattern &= raw(p, n).get(ValueLayout.JAVA_INT_UNALIGNED, i) == 0xdeadbeef;
+                            pattern &= raw(p, n).getInt(i) == 0xdeadbeef;
                         }
                         clobbered += pattern ? 1 : 0;
                         System.out.println((round == 1 ? "held P, " : "") + size + " B: " + (pattern ? "clobbered" : "as written"));
@@ -166,12 +164,12 @@ class DebugModesTest {
             System.out.println("reused " + reused);
             heap.checkInvariants();
             heap.memStatsSwept().checkInvariants();
-            MemorySegment stale = heap.segments().allocate(64, 8);
-            heap.segments().free(stale);
-            System.out.println("about to touch 0x" + Long.toHexString(stale.address()));
+            long stale = heap.allocateZeroed(64, 8);
+            heap.free(stale);
+            System.out.println("about to touch 0x" + Long.toHexString(stale));
             System.out.flush();
             if (args.length > 0) {
-                long v = stale.get(ValueLayout.JAVA_LONG, 0); // use after free
+                long v = RawMemory.getLong(stale); // use after free
                 System.out.println("survived the stale read: " + v);
             }
             heap.close();
@@ -224,79 +222,5 @@ class DebugModesTest {
     private static String tail(String s) {
         int i = s.indexOf("SIGSEGV");
         return s.substring(Math.max(0, i - 200), Math.min(s.length(), Math.max(0, i) + 1500));
-    }
-
-    // ───────────────────────────── arenafault ─────────────────────────────
-
-    /**
-     * Child: an arena's segment's raw address kept past the arena's close. Under arenafault the
-     * chunk is PROT_NONE after close, quarantined (MemStats arenaFaulted; the next arena gets other
-     * memory), a free of the address says so, and the invariants hold. Then (argument "touch") a
-     * read through the raw address, which must kill the JVM with SIGSEGV.
-     */
-    static final class ArenaFault {
-        public static void main(String[] args) {
-            GoHeap heap = GoHeap.builder().build();
-            long addr;
-            try (Arena arena = heap.ofConfined()) {
-                MemorySegment s = arena.allocate(100);
-                s.fill((byte) 7);
-                addr = s.address();
-            }
-            System.out.println("perms after close " + KernelView.permsAt(addr));
-            System.out.println("faulted bytes " + heap.memStats().arenaFaulted());
-            boolean reused = false;
-            for (int i = 0; i < 100; i++) {
-                try (Arena arena = heap.ofConfined()) {
-                    long a = arena.allocate(100).address();
-                    reused |= a >>> 16 == addr >>> 16;
-                }
-            }
-            System.out.println("reused " + reused);
-            try {
-                heap.free(addr);
-                System.out.println("FAILED: free of closed arena memory returned");
-            } catch (IllegalArgumentException e) {
-                System.out.println("free: " + e.getMessage());
-            }
-            heap.checkInvariants();
-            heap.memStatsSwept().checkInvariants();
-            System.out.println("about to touch 0x" + Long.toHexString(addr));
-            System.out.flush();
-            if (args.length > 0) {
-                byte v = raw(addr, 100).get(ValueLayout.JAVA_BYTE, 0); // a raw address out of a closed arena
-                System.out.println("survived the stale read: " + v);
-            }
-            heap.close();
-            System.out.println("done");
-        }
-    }
-
-    static final class ArenaFaultTouch {
-        public static void main(String[] args) {
-            ArenaFault.main(new String[] {"touch"});
-        }
-    }
-
-    @Test
-    void arenafaultQuarantinesAClosedArenasChunksFaulted() throws Exception {
-        Exit e = child(ArenaFault.class, "arenafault");
-        assertEquals(0, e.code(), e.out());
-        assertTrue(e.out().contains("perms after close ---p"), e.out());
-        assertTrue(e.out().contains("faulted bytes 65536"), e.out());
-        assertTrue(e.out().contains("reused false"), e.out());
-        assertTrue(e.out().contains("free: free of 0x") && e.out().contains("arenafault"), e.out());
-        Exit off = child(ArenaFault.class, "");
-        assertEquals(0, off.code(), off.out());
-        assertTrue(off.out().contains("perms after close rw-p") && off.out().contains("faulted bytes 0")
-                && off.out().contains("reused true"), "without the switch the chunk is reused: " + off.out());
-    }
-
-    @Test
-    void arenafaultFaultsARawAccessAfterClose() throws Exception {
-        assertCrashedAt(child(ArenaFaultTouch.class, "arenafault"));
-        Exit off = child(ArenaFaultTouch.class, "");
-        assertEquals(0, off.code(), off.out());
-        assertTrue(off.out().contains("survived the stale read"), off.out());
     }
 }

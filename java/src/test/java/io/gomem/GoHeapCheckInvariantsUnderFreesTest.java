@@ -21,7 +21,7 @@ class GoHeapCheckInvariantsUnderFreesTest {
             AtomicBoolean done = new AtomicBoolean();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             AtomicLong checks = new AtomicLong();
-            Thread checker = Thread.ofPlatform().start(() -> {
+            Thread checker = TestThreads.platform(() -> {
                 try {
                     while (!done.get()) {
                         heap.checkInvariants();
@@ -41,7 +41,7 @@ class GoHeapCheckInvariantsUnderFreesTest {
                 }
             }
             done.set(true);
-            assertTrue(checker.join(java.time.Duration.ofSeconds(60)), "checkInvariants() loop did not stop within 60 s");
+            assertTrue(TestThreads.join(checker, 60_000), "checkInvariants() loop did not stop within 60 s");
             assertNull(failure.get(), () -> "after " + checks.get() + " checks: " + failure.get());
             assertTrue(checks.get() > 0);
         }

@@ -1,10 +1,9 @@
 package io.gomem;
 
+import io.gomem.internal.RawMemory;
 import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -35,9 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * </ol>
  */
 class GoHeapLocalRaceTest {
-    @SuppressWarnings("restricted")
-    static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-
+    
     static void check(boolean ok, String what) {
         if (!ok) {
             System.out.println("FAILED: " + what);
@@ -70,7 +67,7 @@ class GoHeapLocalRaceTest {
                 CountDownLatch go = new CountDownLatch(1);
                 List<Thread> ts = new ArrayList<>();
                 for (int t = 0; t < 3; t++) {
-                    ts.add(Thread.ofPlatform().start(() -> {
+                    ts.add(TestThreads.platform(() -> {
                         GoHeapSafetyTest.await(go);
                         for (int i = 0; i < 50; i++) {
                             GoHeap.Local p;
@@ -83,8 +80,8 @@ class GoHeapLocalRaceTest {
                             try {
                                 check(!heap.isClosed(), "a scope is open on a closed heap");
                                 long a = p.allocate(64);
-                                ALL.set(ValueLayout.JAVA_LONG, a, a);
-                                check(ALL.get(ValueLayout.JAVA_LONG, a) == a, "the block changed under its owner");
+                                RawMemory.putLong(a, a);
+                                check(RawMemory.getLong(a) == a, "the block changed under its owner");
                                 p.free(a);
                                 used.incrementAndGet();
                             } catch (Throwable e) {
@@ -137,17 +134,17 @@ class GoHeapLocalRaceTest {
                 List<Thread> ts = new ArrayList<>();
                 for (int t = 0; t < 3; t++) {
                     SplittableRandom rnd = new SplittableRandom(t);
-                    ts.add(Thread.ofPlatform().start(() -> {
+                    ts.add(TestThreads.platform(() -> {
                         try {
                             while (!stop.get()) {
                                 try (GoHeap.Local p = heap.local()) {
                                     long[] live = new long[64];
                                     for (int i = 0; i < live.length; i++) {
                                         live[i] = p.allocate(rnd.nextInt(8, 2048));
-                                        ALL.set(ValueLayout.JAVA_LONG_UNALIGNED, live[i], ~live[i]);
+                                        RawMemory.putLong(live[i], ~live[i]);
                                     }
                                     for (long a : live) {
-                                        check(ALL.get(ValueLayout.JAVA_LONG_UNALIGNED, a) == ~a, "a block had two owners");
+                                        check(RawMemory.getLong(a) == ~a, "a block had two owners");
                                         p.free(a);
                                     }
                                     ops.addAndGet(live.length);
@@ -208,7 +205,7 @@ class GoHeapLocalRaceTest {
                 List<Thread> ts = new ArrayList<>();
                 for (int t = 0; t < 2; t++) {
                     boolean scoped = t == 1;
-                    ts.add(Thread.ofPlatform().start(() -> {
+                    ts.add(TestThreads.platform(() -> {
                         GoHeap.Local mine = scoped ? heap.local() : null;
                         try {
                             for (;;) {
@@ -220,7 +217,7 @@ class GoHeapLocalRaceTest {
                                     Thread.onSpinWait();
                                     continue;
                                 }
-                                check(ALL.get(ValueLayout.JAVA_LONG_UNALIGNED, a) == ~a, "a handed-off block was reused before its free");
+                                check(RawMemory.getLong(a) == ~a, "a handed-off block was reused before its free");
                                 if (mine != null) {
                                     mine.free(a);
                                 } else {
@@ -245,7 +242,7 @@ class GoHeapLocalRaceTest {
                         int k = i & (ring.length - 1);
                         if (ring[k] != 0) {
                             long a = ring[k];
-                            check(ALL.get(ValueLayout.JAVA_LONG_UNALIGNED, a) == ~a, "a block changed under its owner");
+                            check(RawMemory.getLong(a) == ~a, "a block changed under its owner");
                             if (rnd.nextBoolean()) {
                                 p.free(a);
                                 local++;
@@ -254,7 +251,7 @@ class GoHeapLocalRaceTest {
                             }
                         }
                         long a = p.allocate(16 << rnd.nextInt(4)); // 16 to 128 B: four classes, spans turn over fast
-                        ALL.set(ValueLayout.JAVA_LONG_UNALIGNED, a, ~a);
+                        RawMemory.putLong(a, ~a);
                         ring[k] = a;
                     }
                     for (long a : ring) {
@@ -295,7 +292,7 @@ class GoHeapLocalRaceTest {
                 AtomicReference<Throwable> error = new AtomicReference<>();
                 List<Thread> ts = new ArrayList<>();
                 for (int t = 0; t < 4; t++) {
-                    Thread.Builder b = t % 2 == 0 ? Thread.ofPlatform() : Thread.ofVirtual();
+                    TestThreads.Starter b = t % 2 == 0 ? TestThreads::platform : TestThreads::virtual;
                     ts.add(b.start(() -> {
                         try {
                             GoHeap.Local p = heap.local(); // never closed: the thread just ends
@@ -306,7 +303,7 @@ class GoHeapLocalRaceTest {
                         }
                     }));
                 }
-                Thread stats = Thread.ofPlatform().start(() -> {
+                Thread stats = TestThreads.platform(() -> {
                     for (int i = 0; i < 20; i++) {
                         heap.memStats().checkInvariants();
                         heap.releaseMemory();
@@ -349,7 +346,7 @@ class GoHeapLocalRaceTest {
                 List<Thread> ts = new ArrayList<>();
                 boolean touch = r % 2 == 0; // odd rounds close under the threads: they must not touch memory then
                 for (int t = 0; t < 12; t++) {
-                    Thread.Builder b = t % 3 == 0 ? Thread.ofVirtual() : Thread.ofPlatform();
+                    TestThreads.Starter b = t % 3 == 0 ? TestThreads::virtual : TestThreads::platform;
                     SplittableRandom rnd = new SplittableRandom(r * 100L + t);
                     ts.add(b.start(() -> {
                         try {
@@ -358,13 +355,13 @@ class GoHeapLocalRaceTest {
                                 int k = i & 31;
                                 if (live[k] != 0) {
                                     if (touch) {
-                                        check(ALL.get(ValueLayout.JAVA_LONG_UNALIGNED, live[k]) == ~live[k], "a block had two owners");
+                                        check(RawMemory.getLong(live[k]) == ~live[k], "a block had two owners");
                                     }
                                     heap.free(live[k]);
                                 }
                                 long a = heap.allocate(rnd.nextInt(4) == 0 ? rnd.nextInt(33_000, 70_000) : rnd.nextInt(8, 1024));
                                 if (touch) {
-                                    ALL.set(ValueLayout.JAVA_LONG_UNALIGNED, a, ~a);
+                                    RawMemory.putLong(a, ~a);
                                 }
                                 live[k] = a;
                             }

@@ -4,8 +4,6 @@ import io.gomem.heap.Internals;
 import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A seeded, model-checked random stress of the whole heap: several threads allocate sizes from
- * 0 B to 1 MiB (skewed small) through the raw, zeroed and segment paths, free their own objects,
+ * 0 B to 1 MiB (skewed small) through the raw, zeroed and aligned zeroed (heap segments') paths, free their own objects,
  * and hand objects to each other to free. The model is the set of live ranges: no two may
  * overlap, every object's pattern must be intact when it is freed, zeroed memory must read zero,
  * and at the end the heap's own recount and invariants must agree with the model.
@@ -71,7 +69,7 @@ class GoHeapStressTest {
     record Workers(String kind, int count, boolean virtual) {
         Thread start(String name, Runnable r) {
             // Platform threads are daemons, so that a hung one cannot keep the test JVM alive.
-            return virtual ? Thread.ofVirtual().name(name).start(r) : Thread.ofPlatform().daemon(true).name(name).start(r);
+            return virtual ? TestThreads.virtual(name, r) : TestThreads.daemon(name, r);
         }
     }
 
@@ -128,30 +126,29 @@ class GoHeapStressTest {
             zeroed = true;
         } else {
             long align = 1L << r.nextInt(13);
-            MemorySegment s = heap.segments().allocate(size, align);
-            addr = s.address();
+            addr = heap.allocateZeroed(size, align); // the path of heap segments, freed with its size below
             if (addr % align != 0) throw new AssertionError("misaligned " + addr + " for " + align);
             zeroed = true;
             segment = true;
         }
         Obj o = new Obj(addr, size, (byte) r.nextInt(1, 256), segment);
         track(o);
-        MemorySegment m = MemorySegment.ofAddress(addr).reinterpret(Math.max(size, 1));
+        Mem m = Mem.at(addr, Math.max(size, 1));
         byte pattern = o.pattern;
         for (long off : probes(size, addr)) {
-            if (zeroed && m.get(ValueLayout.JAVA_BYTE, off) != 0) {
+            if (zeroed && m.getByte(off) != 0) {
                 throw new AssertionError("zeroed allocation of " + size + " B at 0x" + Long.toHexString(addr) + " has "
-                        + m.get(ValueLayout.JAVA_BYTE, off) + " at +" + off);
+                        + m.getByte(off) + " at +" + off);
             }
-            m.set(ValueLayout.JAVA_BYTE, off, (byte) (pattern + off));
+            m.setByte(off, (byte) (pattern + off));
         }
         return o;
     }
 
     void free(GoHeap heap, Obj o) {
-        MemorySegment m = MemorySegment.ofAddress(o.addr).reinterpret(Math.max(o.size, 1));
+        Mem m = Mem.at(o.addr, Math.max(o.size, 1));
         for (long off : probes(o.size, o.addr)) {
-            byte b = m.get(ValueLayout.JAVA_BYTE, off);
+            byte b = m.getByte(off);
             if (b != (byte) (o.pattern + off)) {
                 throw new AssertionError("object of " + o.size + " B at 0x" + Long.toHexString(o.addr)
                         + " corrupted at +" + off + ": " + b + " != " + (byte) (o.pattern + off));
@@ -159,7 +156,7 @@ class GoHeapStressTest {
         }
         live.remove(o.addr);
         if (o.segment) {
-            heap.segments().free(MemorySegment.ofAddress(o.addr));
+            heap.free(o.addr, o.size); // the sized free, as a heap segment's free
         } else {
             heap.free(o.addr);
         }
@@ -199,7 +196,7 @@ class GoHeapStressTest {
                 }
             }
             if (own.size() > cap) {
-                free(heap, own.removeLast());
+                free(heap, own.remove(own.size() - 1));
             }
             progress.lazySet(id, i + 1);
         }
@@ -208,8 +205,8 @@ class GoHeapStressTest {
     static Obj takeAny(List<Obj> own, SplittableRandom r) {
         int k = r.nextInt(own.size());
         Obj o = own.get(k);
-        own.set(k, own.getLast());
-        own.removeLast();
+        own.set(k, own.get(own.size() - 1));
+        own.remove(own.size() - 1);
         return o;
     }
 
@@ -347,7 +344,7 @@ class GoHeapStressTest {
      */
     static void joinBy(Thread t, long deadline, String where, Supplier<String> state, AtomicBoolean done,
                        AtomicReference<Throwable> failure) throws InterruptedException {
-        if (t.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())))) {
+        if (TestThreads.join(t, Math.max(1, (deadline - System.nanoTime()) / 1_000_000))) {
             return;
         }
         String now = state.get();

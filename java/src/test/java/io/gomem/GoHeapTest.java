@@ -12,8 +12,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -42,8 +40,8 @@ class GoHeapTest {
         }
     }
 
-    static MemorySegment at(long p, long n) {
-        return MemorySegment.ofAddress(p).reinterpret(n);
+    static Mem at(long p, long n) {
+        return Mem.at(p, n);
     }
 
     static LongStream boundarySizes() {
@@ -66,9 +64,9 @@ class GoHeapTest {
         }
         assertEquals(40, new HashSet<>(ps).size(), "distinct addresses");
         for (int i = 0; i < ps.size(); i++) {
-            MemorySegment s = at(ps.get(i), Math.max(size, 1));
-            assertEquals((byte) i, s.get(ValueLayout.JAVA_BYTE, 0));
-            assertEquals((byte) i, s.get(ValueLayout.JAVA_BYTE, Math.max(size, 1) - 1), "last byte intact");
+            Mem s = at(ps.get(i), Math.max(size, 1));
+            assertEquals((byte) i, s.getByte(0));
+            assertEquals((byte) i, s.getByte(Math.max(size, 1) - 1), "last byte intact");
         }
         for (long p : ps) {
             heap.free(p);
@@ -91,14 +89,13 @@ class GoHeapTest {
 
     @ParameterizedTest(name = "alignment {0}")
     @ValueSource(longs = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 8192, 16384, 65536, 1 << 20, 4 << 20})
-    void segmentsHonourEveryPowerOfTwoAlignment(long align) {
-        GoHeap.Segments seg = heap.segments();
+    void zeroedAllocationsHonourEveryPowerOfTwoAlignment(long align) {
         for (long size : new long[] {1, 24, 48, 100, 3000, 9000, 40000}) {
-            MemorySegment s = seg.allocate(size, align);
-            assertEquals(0, s.address() % align, size + " B at 0x" + Long.toHexString(s.address()) + " aligned to " + align);
-            assertEquals(size, s.byteSize());
-            s.fill((byte) 0x7f);
-            seg.free(s);
+            long q = heap.allocateZeroed(size, align);
+            assertEquals(0, q % align, size + " B at 0x" + Long.toHexString(q) + " aligned to " + align);
+            assertEquals(-1, at(q, size).firstNonZero(), "zeroed");
+            at(q, size).fill((byte) 0x7f);
+            heap.free(q, size);
         }
         long p = heap.allocateAligned(100, align);
         assertEquals(0, p % align);
@@ -106,34 +103,23 @@ class GoHeapTest {
     }
 
     @Test
-    void segmentsAreZeroedEvenWhenMemoryIsReused() {
-        GoHeap.Segments seg = heap.segments();
+    void zeroedAllocationsAreZeroedEvenWhenMemoryIsReused() {
         for (long size : new long[] {8, 16, 100, 4096, 32768, 100_000}) {
             for (int round = 0; round < 3; round++) {
-                List<MemorySegment> all = new ArrayList<>();
+                List<Long> all = new ArrayList<>();
                 for (int i = 0; i < 300; i++) {
-                    MemorySegment s = seg.allocate(size);
+                    long q = heap.allocateZeroed(size);
+                    Mem s = at(q, size);
                     for (long off = 0; off < size; off += 8) {
-                        assertEquals(0, s.get(ValueLayout.JAVA_BYTE, off), "zeroed at +" + off + " of " + size + " B");
+                        assertEquals(0, s.getByte(off), "zeroed at +" + off + " of " + size + " B");
                     }
                     s.fill((byte) 0xee);
-                    all.add(s);
+                    all.add(q);
                 }
-                all.forEach(seg::free);
+                all.forEach(heap::free);
                 heap.releaseMemory(); // sweeps, so the next round reuses the dirty slots
             }
         }
-    }
-
-    @Test
-    void segmentAllocatorHelpersWork() {
-        GoHeap.Segments seg = heap.segments();
-        MemorySegment s = seg.allocateFrom(ValueLayout.JAVA_INT, 1, 2, 3);
-        assertArrayEquals(new int[] {1, 2, 3}, s.toArray(ValueLayout.JAVA_INT));
-        MemorySegment str = seg.allocateFrom("gomem");
-        assertEquals("gomem", str.getString(0));
-        seg.free(s);
-        seg.free(str);
     }
 
     // ───────────── bad input ─────────────
@@ -147,8 +133,8 @@ class GoHeapTest {
                 bad("size past 64 TiB", h -> h.allocate(1L << 47), IllegalArgumentException.class, "size " + (1L << 47)),
                 bad("Long.MAX_VALUE size", h -> h.allocate(Long.MAX_VALUE), IllegalArgumentException.class, "exceeds"),
                 bad("alignment 3", h -> h.allocateAligned(8, 3), IllegalArgumentException.class, "alignment 3"),
-                bad("alignment 0", h -> h.segments().allocate(8, 0), IllegalArgumentException.class, "alignment 0"),
-                bad("negative segment size", h -> h.segments().allocate(-5, 8), IllegalArgumentException.class, "size -5"),
+                bad("alignment 0", h -> h.allocateZeroed(8, 0), IllegalArgumentException.class, "alignment 0"),
+                bad("negative zeroed size", h -> h.allocateZeroed(-5, 8), IllegalArgumentException.class, "size -5"),
                 bad("double free small", h -> {
                     long p = h.allocate(64);
                     h.free(p);
@@ -175,9 +161,13 @@ class GoHeapTest {
                 bad("interior address small", h -> h.free(h.allocate(48) + 8), IllegalArgumentException.class, "interior"),
                 bad("interior address large", h -> h.free(h.allocate(100_000) + 4096), IllegalArgumentException.class, "interior"),
                 bad("foreign address", h -> h.free(0x1000), IllegalArgumentException.class, "not an address this heap returned"),
-                bad("malloc'd address", h -> {
-                    try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-                        h.free(a.allocate(64).address());
+                bad("another mapping's address", h -> {
+                    io.gomem.os.OsMemory os = new io.gomem.os.OsMemory(io.gomem.os.OsMemory.UnusedMode.DONTNEED);
+                    long a = os.sysAlloc(io.gomem.os.OsMemory.PAGE_SIZE, io.gomem.os.Purpose.OTHER);
+                    try {
+                        h.free(a);
+                    } finally {
+                        os.sysFree(a, io.gomem.os.OsMemory.PAGE_SIZE);
                     }
                 }, IllegalArgumentException.class, "not an address"),
                 bad("never-allocated slot", h -> {
@@ -198,7 +188,7 @@ class GoHeapTest {
         RuntimeException e = assertThrows(b.type(), () -> b.call().accept(heap));
         assertTrue(e.getMessage().contains(b.mention()), "message '" + e.getMessage() + "' names " + b.mention());
         heap.checkInvariants();
-        assertEquals(0x33, at(keep, 64).get(ValueLayout.JAVA_BYTE, 63));
+        assertEquals(0x33, at(keep, 64).getByte(63));
         heap.free(keep);
         long again = heap.allocate(64); // still usable
         heap.free(again);
@@ -208,10 +198,9 @@ class GoHeapTest {
     @Test
     void everyUseAfterCloseFailsClearly() {
         long p = heap.allocate(64);
-        GoHeap.Segments seg = heap.segments();
         heap.close();
         assertTrue(heap.isClosed());
-        for (Runnable r : List.<Runnable>of(() -> heap.allocate(8), () -> heap.free(p), () -> seg.allocate(8),
+        for (Runnable r : List.<Runnable>of(() -> heap.allocate(8), () -> heap.free(p), () -> heap.allocateZeroed(8),
                 heap::releaseMemory, heap::checkInvariants, () -> heap.allocate(1 << 20))) {
             IllegalStateException e = assertThrows(IllegalStateException.class, r::run);
             assertTrue(e.getMessage().contains("closed"), e.getMessage());
@@ -239,7 +228,7 @@ class GoHeapTest {
             GoHeap h = GoHeap.builder().procs(1).build();
             String name = "race-" + i + "-" + System.nanoTime();
             java.util.concurrent.CyclicBarrier go = new java.util.concurrent.CyclicBarrier(2);
-            Thread register = Thread.ofPlatform().start(() -> {
+            Thread register = TestThreads.platform(() -> {
                 try {
                     go.await();
                     h.registerMXBean(name);
@@ -293,7 +282,7 @@ class GoHeapTest {
         while (live < 160L << 20) {
             long size = (i++ % 3 == 0) ? 4L << 20 : 24_576;
             long p = heap.allocate(size);
-            at(p, size).set(ValueLayout.JAVA_LONG, size - 8, p);
+            at(p, size).setLong(size - 8, p);
             ps.add(p);
             live += size;
         }
@@ -301,7 +290,7 @@ class GoHeapTest {
         for (long p : ps) {
             arenas.add(p >>> 26);
             long size = heap.usableSize(p);
-            assertEquals(p, at(p, size).get(ValueLayout.JAVA_LONG, size - 8));
+            assertEquals(p, at(p, size).getLong(size - 8));
         }
         assertTrue(arenas.size() >= 3, "spans " + arenas.size() + " arenas");
         assertTrue(io.gomem.heap.Internals.counters(heap).mappedBytes() >= 160L << 20);
@@ -342,7 +331,7 @@ class GoHeapTest {
             at(p, 64).fill((byte) i);
             ps.add(p);
         }
-        assertEquals(0x5a, at(keep, 100_000).get(ValueLayout.JAVA_BYTE, 99_999));
+        assertEquals(0x5a, at(keep, 100_000).getByte(99_999));
         ps.forEach(heap::free);
         heap.free(keep);
         heap.checkInvariants();
@@ -377,7 +366,7 @@ class GoHeapTest {
         List<Long> ps = java.util.Collections.synchronizedList(new ArrayList<>());
         List<Thread> ts = new ArrayList<>();
         for (int t = 0; t < 4; t++) {
-            ts.add(Thread.ofPlatform().start(() -> {
+            ts.add(TestThreads.platform(() -> {
                 for (int i = 1; i <= 40; i++) {
                     ps.add(heap.allocate(i * 64L));
                 }
@@ -405,7 +394,7 @@ class GoHeapTest {
         java.util.concurrent.ArrayBlockingQueue<Long> q = new java.util.concurrent.ArrayBlockingQueue<>(4096);
         int n = 2_000_000;
         java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
-        Thread consumer = Thread.ofPlatform().start(() -> {
+        Thread consumer = TestThreads.platform(() -> {
             try {
                 for (int i = 0; i < n; i++) {
                     heap.free(q.take());
@@ -438,7 +427,7 @@ class GoHeapTest {
         List<Thread> ts = new ArrayList<>();
         List<Long> fromThreads = java.util.Collections.synchronizedList(new ArrayList<>());
         for (int t = 0; t < 200; t++) {
-            ts.add(Thread.ofVirtual().start(() -> {
+            ts.add(TestThreads.virtual(() -> {
                 for (int i = 0; i < 50; i++) {
                     fromThreads.add(heap.allocate(8 + i * 8));
                 }
@@ -480,7 +469,7 @@ class GoHeapTest {
         assertEquals(p, q);
         assertEquals(40_500, heap.usableSize(q));
         for (long off = 0; off < 40_500; off += 8) {
-            assertEquals(0L, at(q, 40_504).get(ValueLayout.JAVA_LONG_UNALIGNED, off), "zeroed at " + off);
+            assertEquals(0L, at(q, 40_504).getLong(off), "zeroed at " + off);
         }
         m = heap.memStats().checkInvariants();
         assertEquals(1, m.heapObjects());

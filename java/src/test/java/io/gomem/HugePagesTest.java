@@ -30,7 +30,7 @@ class HugePagesTest {
                 List<Long> live = new ArrayList<>();
                 for (int i = 0; i < (64 << 20) / 64; i++) {
                     long p = heap.allocate(64);
-                    heap.segment(p).set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, i); // touch every object
+                    io.gomem.internal.RawMemory.putLong(p, i); // touch every object
                     live.add(p);
                 }
                 System.out.println("dense: AnonHugePages " + io.gomem.os.KernelView.anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));

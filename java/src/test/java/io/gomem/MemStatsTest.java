@@ -11,7 +11,6 @@ import org.junit.jupiter.api.Test;
 
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
-import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -95,7 +94,7 @@ class MemStatsTest {
         List<Long> ps = new ArrayList<>();
         for (int i = 0; i < 3000; i++) {
             long p = heap.allocate(10_000);
-            MemorySegment.ofAddress(p).reinterpret(10_000).fill((byte) 1);
+            Mem.at(p, 10_000).fill((byte) 1);
             ps.add(p);
         }
         MemStats m1 = heap.memStats().checkInvariants();
@@ -125,7 +124,7 @@ class MemStatsTest {
         List<Thread> ts = new ArrayList<>();
         for (int t = 0; t < 2; t++) {
             int id = t;
-            ts.add(Thread.ofPlatform().start(() -> {
+            ts.add(TestThreads.platform(() -> {
                 SplittableRandom r = new SplittableRandom(id);
                 List<Long> live = new ArrayList<>();
                 try {
@@ -135,8 +134,8 @@ class MemStatsTest {
                         } else {
                             int k = r.nextInt(live.size());
                             heap.free(live.get(k));
-                            live.set(k, live.getLast());
-                            live.removeLast();
+                            live.set(k, live.get(live.size() - 1));
+                            live.remove(live.size() - 1);
                         }
                     }
                     live.forEach(heap::free);
@@ -249,7 +248,7 @@ class MemStatsTest {
         List<Long> ps = new ArrayList<>();
         for (int i = 0; i < 1000; i++) {
             long p = heap.allocate(64 * 1024);
-            MemorySegment.ofAddress(p).reinterpret(64 * 1024).fill((byte) 1);
+            Mem.at(p, 64 * 1024).fill((byte) 1);
             ps.add(p);
         }
         long lo = ps.stream().mapToLong(Long::longValue).min().orElseThrow() & -(64L << 20);

@@ -6,8 +6,6 @@ import io.gomem.os.OutOfNativeMemoryError;
 import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -41,12 +39,12 @@ class ScavengerTest {
 
     static long[] alloc(GoHeap h, long size) {
         long p = h.allocate(size);
-        MemorySegment s = MemorySegment.ofAddress(p).reinterpret(Math.max(size, 1));
+        Mem s = Mem.at(p, Math.max(size, 1));
         for (long off = 0; off < size; off += 4096) {
-            s.set(ValueLayout.JAVA_BYTE, off, (byte) 1);
+            s.setByte(off, (byte) 1);
         }
         if (size > 0) {
-            s.set(ValueLayout.JAVA_BYTE, size - 1, (byte) 1);
+            s.setByte(size - 1, (byte) 1);
         }
         return new long[] {p, size};
     }
@@ -101,8 +99,8 @@ class ScavengerTest {
                     int k = r.nextInt(live.size());
                     h.free(live.get(k)[0]);
                     liveBytes -= live.get(k)[1];
-                    live.set(k, live.getLast());
-                    live.removeLast();
+                    live.set(k, live.get(live.size() - 1));
+                    live.remove(live.size() - 1);
                 }
             }
             if (++ops % 1000 == 0) {
@@ -254,8 +252,8 @@ class ScavengerTest {
             h.memStats().checkInvariants();
             h.checkInvariants();
             for (int i = 0; i < keep; i++) {
-                MemorySegment s = MemorySegment.ofAddress(objs.get(i)[0]).reinterpret(objs.get(i)[1]);
-                assertEquals(1, s.get(ValueLayout.JAVA_BYTE, objs.get(i)[1] - 1), "live data survived the release");
+                Mem s = Mem.at(objs.get(i)[0], objs.get(i)[1]);
+                assertEquals(1, s.getByte(objs.get(i)[1] - 1), "live data survived the release");
             }
         }
     }

@@ -1,13 +1,12 @@
 package io.gomem.demo;
 
 import io.gomem.GoHeap;
+import io.gomem.internal.RawMemory;
 import io.gomem.os.KernelView;
 import io.gomem.os.MemState;
 import io.gomem.os.OsMemory;
 import io.gomem.os.Purpose;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
@@ -17,7 +16,6 @@ import java.util.List;
  * kernel. Prints one {@code demo:} line per step and exits 0 only if every check held. Run with
  * {@code -Dgomem.debug=sys} to also see the OS layer's own line for each transition on stderr.
  */
-@SuppressWarnings("restricted") // gomem is a native-access module: see the README
 public final class Demo {
     private static final long PAGE = OsMemory.PAGE_SIZE;
     /** What one touched byte makes resident: the kernel's page (smaller than PAGE when a larger physical page is simulated). */
@@ -50,9 +48,8 @@ public final class Demo {
                 "rw-p".equals(KernelView.permsAt(base)), base, len, 0);
 
         os.sysUsed(base, len);
-        MemorySegment seg = MemorySegment.ofAddress(base).reinterpret(len);
         for (long i = 0; i < touched; i++) {
-            seg.set(ValueLayout.JAVA_BYTE, i * PAGE, (byte) 0x5a);
+            RawMemory.putByte(base + i * PAGE, (byte) 0x5a);
         }
         check("sysUsed", "Prepared -> Ready, " + touched + " pages touched", os.isState(base, len, MemState.READY),
                 "rw-p".equals(KernelView.permsAt(base)), base, len, touched * KPAGE);
@@ -61,7 +58,7 @@ public final class Demo {
         check("sysUnused", "Ready -> Prepared", os.isState(base, len, MemState.PREPARED), true, base, len, 0);
         boolean zero = true;
         for (long i = 0; i < touched; i++) {
-            zero &= seg.get(ValueLayout.JAVA_BYTE, i * PAGE) == 0;
+            zero &= RawMemory.getByte(base + i * PAGE) == 0;
         }
         // Each page read is mapped again: to the shared zero page, or to a fresh frame of its own.
         long readRss = zeroPage ? 0 : touched * KPAGE;
@@ -71,7 +68,7 @@ public final class Demo {
                 + readRss + " B)", zero && read.present() == touched * KPAGE && read.own() == readRss);
 
         os.sysUsed(base, len);
-        seg.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+        RawMemory.putByte(base, (byte) 1);
         long firstRss = KernelView.rssBytes(base, PAGE);
         long rss = KernelView.rssBytes(base, len);
         long wantRss = KPAGE + (zeroPage ? 0 : (touched - 1) * KPAGE);
@@ -102,7 +99,7 @@ public final class Demo {
                 os.stateAt(base) == MemState.NONE && left.isEmpty());
 
         long direct = os.sysAlloc(len, Purpose.OTHER);
-        MemorySegment.ofAddress(direct).reinterpret(len).fill((byte) 7);
+        RawMemory.fill(direct, len, (byte) 7);
         record("sysAlloc", "None -> Ready directly, all " + pages + " pages touched: mincore resident "
                 + KernelView.residentBytes(direct, len) + " B (expect " + len + ")",
                 KernelView.residentBytes(direct, len) == len && os.stateAt(direct) == MemState.READY);
@@ -128,7 +125,7 @@ public final class Demo {
             long hi = 0;
             for (int i = 0; i < n; i++) {
                 ps[i] = heap.allocate(size);
-                MemorySegment.ofAddress(ps[i]).reinterpret(size).fill((byte) i);
+                RawMemory.fill(ps[i], size, (byte) i);
                 lo = Math.min(lo, ps[i]);
                 hi = Math.max(hi, ps[i] + size);
             }
@@ -138,7 +135,7 @@ public final class Demo {
                     resident >= n * size);
             boolean intact = true;
             for (int i = 0; i < n; i++) {
-                intact &= MemorySegment.ofAddress(ps[i]).reinterpret(size).get(ValueLayout.JAVA_BYTE, size - 1) == (byte) i;
+                intact &= RawMemory.getByte(ps[i] + size - 1) == (byte) i;
                 heap.free(ps[i]);
             }
             long released = heap.releaseMemory();

@@ -21,7 +21,7 @@ import io.gomem.os.MemoryLimitExceededError;
  * <ul>
  *   <li>Confinement: only {@link #owner} uses the scope. Every operation compares the current
  *       thread with {@link #holder}, which is the owner while the scope is open and holds a P and
- *       null otherwise, so one compare refuses (WrongThreadException) a call from another thread,
+ *       null otherwise, so one compare refuses (WrongThreadException; IllegalStateException below JDK 19) a call from another thread,
  *       and sends a closed scope or one with no P to the slow path.</li>
  *   <li>A scope that could not hold a P (more than {@code maxLocals} open at once) is still a
  *       working scope: each of its operations leases a P as the heap's own methods do.</li>
@@ -199,8 +199,8 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
         return cache;
     }
 
-    private WrongThreadException wrongThread(String op) {
-        return new WrongThreadException(op + " on the GoHeap.Local of " + owner + " from " + Thread.currentThread()
+    private RuntimeException wrongThread(String op) {
+        return io.gomem.internal.Threads.wrongThread(op + " on the GoHeap.Local of " + owner + " from " + Thread.currentThread()
                 + ": a scope is confined to the thread that opened it (free from any thread through the heap)");
     }
 

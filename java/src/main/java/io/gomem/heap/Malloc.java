@@ -7,7 +7,7 @@ import io.gomem.stats.MemStats;
 import io.gomem.stats.StatsDump;
 
 import javax.management.ObjectName;
-import java.lang.foreign.MemorySegment;
+import java.util.function.Function;
 
 /**
  * The heap's entry points (Go's {@code malloc.go}): the one implementation of {@link GoHeap}.
@@ -23,8 +23,8 @@ import java.lang.foreign.MemorySegment;
  *   free(addr)                         no lease: the flat spans table → the span → its free mark
  *     └─ freeSlow                      large and tiny objects, and every error
  *   memStats()                         MStats' counters, cut under the heap lock: no stop-the-world
- *   ofConfined(), ofShared()           a UserArena; its chunks come from allocChunk (a lease, a P's
- *                                      kept span or the heap) and go back through freeChunk
+ *   allocChunk, freeChunk              an arena's chunks (a lease, a P's kept span or the heap), for
+ *                                      the jar's JDK 25 part ({@link Views}: segments and arenas)
  * </pre>
  *
  * <h2>What it owns</h2>
@@ -32,18 +32,19 @@ import java.lang.foreign.MemorySegment;
  * P table the lease fast path reads ({@link #picks}, published by {@link Procs}) and the flat
  * spans table with its base ({@link #flat}, {@link #flatBase}, published by {@link MHeap}). The
  * components: {@link Procs} (who may touch heap memory), the {@link MCentral} of each span class,
- * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), the arenas' chunk
- * cache and registry of open arenas ({@link #arenaChunks}), and the MXBeans registered for this
- * heap. The debug switches ({@link #EFENCE}, {@link #CLOBBERFREE}) are constants of the JVM.
+ * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), what the jar's
+ * JDK 25 part attaches for segments and arenas ({@link #views}), and the MXBeans registered for
+ * this heap. The debug switches ({@link #EFENCE}, {@link #CLOBBERFREE}) are constants of the JVM.
  *
  * <h2>Guards</h2>
  * {@link #picks}: volatile, written only by {@link Procs#publishPicksTo} and the stop-the-world
  * (under its lock). {@link #flat}: volatile, written only by the heap under its lock, after
- * {@link #flatBase}. The MXBean list: this object's monitor. Everything else is final; the
+ * {@link #flatBase}. {@link #views}: volatile, written once under {@link #viewsLock}, which
+ * {@link #close()} holds throughout, so none attaches to a closing heap. The MXBean list: this
+ * object's monitor. Everything else is final; the
  * invariant of who may touch heap memory is {@link Procs}'.
  */
-public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.Job, HeapEvents.StatsSource,
-        UserArena.Source {
+public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.Job, HeapEvents.StatsSource {
     /** Largest object size, and largest alignment: 8 TiB (see {@link MHeap#MAX_ALLOC}). */
     static final long MAX_ALLOC = MHeap.MAX_ALLOC;
 
@@ -77,20 +78,41 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     final MCentral[] central;
     final MHeap heap;
     final MStats stats;
-    /** The arenas' chunk cache and the registry of open arenas ({@link UserArena}). */
-    final UserArena.Chunks arenaChunks;
     private final HeapMXBeans mxBeans = new HeapMXBeans();
     /**
-     * The scope of every segment {@link GoHeap#segments()} makes: a shared arena this heap closes
-     * before it unmaps its memory, so that an access through such a segment after close throws
-     * IllegalStateException (the JDK's promise for a segment whose memory is gone) instead of
-     * faulting. Closing a shared arena waits for every thread inside an access of it (a
-     * handshake), so no access is in flight when the memory goes.
+     * What the jar's JDK 25 part keeps for this heap ({@code HeapSegments}: the scope of heap
+     * segments, the arenas' chunk cache and registry of open arenas), attached at its first use
+     * ({@link #views(Function)}); null until then, and always below JDK 25.
      */
-    private final java.lang.foreign.Arena segmentScope = java.lang.foreign.Arena.ofShared();
-    /** All of the address space in {@link #segmentScope}: a heap segment is a slice of it (no allocation but the slice). */
-    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
-    private final MemorySegment memory = MemorySegment.NULL.reinterpret(Long.MAX_VALUE, segmentScope, null);
+    private volatile Views views;
+    private final Object viewsLock = new Object();
+
+    /**
+     * What the heap asks of the state its JDK 25 part attaches ({@code HeapSegments}): the
+     * arenas' part in close, memory return and statistics, and the segments' scope.
+     */
+    public interface Views {
+        /**
+         * Before the heap closes: refuses (IllegalStateException, nothing changed) while a live
+         * thread's confined arena is open; closes open shared arenas; no arena opens afterwards.
+         */
+        void closeArenas();
+
+        /** After a refused close: arenas may open again. */
+        void reopenArenas();
+
+        /** Inside close's stop-the-world, before the memory goes: every heap segment dies. */
+        void closeScope();
+
+        /** Closed arenas' cached chunks back to the heap ({@link #releaseMemory()}). */
+        void releaseCached();
+
+        /** The background's periodic trim of chunk caches no arena took from. */
+        void trim();
+
+        /** {open arenas, bytes they hold, bytes cached, bytes faulted}. */
+        long[] arenaFigures();
+    }
 
     /**
      * The settings of a heap.
@@ -149,7 +171,6 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         }
         this.central = all.toArray(new MCentral[0]);
         this.procs = new Procs(config.procs(), config.maxProcs(), config.maxHeld(), heap, centrals, stats);
-        this.arenaChunks = new UserArena.Chunks(this, shards);
     }
 
     /**
@@ -185,7 +206,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * sentinel whose lease is closed, so every caller goes the slow way and waits.
      */
     private MCache lease() {
-        long tid = Thread.currentThread().threadId();
+        long tid = Thread.currentThread().getId(); // threadId() from JDK 19: the same value
         MCache[] t = picks;
         MCache c = t[(int) tid & (t.length - 1)];
         if (c.owner == tid && c.tryLease()) {
@@ -511,7 +532,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * heap, counted in that P's shard while a lease is held (in the shared counters without one).
      */
     private void freeLarge(MSpan s) {
-        MCache c = procs.tryLeaseForOffer(Thread.currentThread().threadId());
+        MCache c = procs.tryLeaseForOffer(Thread.currentThread().getId());
         if (c == null) {
             heap.freeSpan(s);
             return;
@@ -561,9 +582,31 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
                 + ": not a live object's start (freed, an interior address, or not from this heap)");
     }
 
-    @Override
-    public MemorySegment segment(long address) {
-        return memory.asSlice(address, usableSize(address)); // usableSize refuses anything but a live object's start
+    /**
+     * The state the jar's JDK 25 part keeps for this heap, made by {@code make} at the first call
+     * (once: later calls return it). Throws IllegalStateException if the heap is closed; waits
+     * while it closes.
+     */
+    public Views views(Function<Malloc, Views> make) {
+        Views v = views;
+        if (v != null) {
+            return v;
+        }
+        synchronized (viewsLock) {
+            if (views == null) {
+                if (isClosed()) {
+                    throw new IllegalStateException("heap is closed");
+                }
+                views = make.apply(this);
+            }
+            return views;
+        }
+    }
+
+    /** {open arenas, bytes they hold, bytes cached, bytes faulted}: zeros with no arenas' state attached. */
+    private long[] arenaFigures() {
+        Views v = views;
+        return v == null ? new long[4] : v.arenaFigures();
     }
 
     // ───────────────────────────── memory back to the OS ─────────────────────────────
@@ -576,7 +619,10 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public long releaseMemory() {
-        arenaChunks.releaseCached(); // to the heap first: the P caches may keep some, flushed next
+        Views v = views;
+        if (v != null) {
+            v.releaseCached(); // to the heap first: the P caches may keep some, flushed next
+        }
         procs.stopTheWorld(() -> {
             for (MCache c : procs.stoppedCaches()) {
                 c.releaseAll();
@@ -653,12 +699,12 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     private MemStats memStatsOf(MStats.Counters k) {
-        return MStats.memStats(k, metaBytes(k), heap.scavenger.softLimit, arenaChunks.figures());
+        return MStats.memStats(k, metaBytes(k), heap.scavenger.softLimit, arenaFigures());
     }
 
     @Override
     public StatsDump statsDump() {
-        return MStats.statsDump(snapshot(true), arenaChunks.figures());
+        return MStats.statsDump(snapshot(true), arenaFigures());
     }
 
     @Override
@@ -668,7 +714,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
 
     @Override
     public StatsDump periodicStatsDump() {
-        return MStats.statsDump(snapshot(false), arenaChunks.figures());
+        return MStats.statsDump(snapshot(false), arenaFigures());
     }
 
     /**
@@ -732,7 +778,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
             checkCount("pages of large spans", c[MStats.LARGE_PAGES], large[2]);
             checkCount("kept large spans", c[MStats.LARGE_KEPT_SPANS], large[3]);
             memStatsOf(k).checkInvariants();
-            MStats.statsDump(k, arenaChunks.figures()).checkTotals();
+            MStats.statsDump(k, arenaFigures()).checkTotals();
         } finally {
             for (MCentral c : locked) {
                 c.unlockForCheck();
@@ -822,7 +868,10 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public void backgroundTick() {
-        arenaChunks.trim();
+        Views v = views;
+        if (v != null) {
+            v.trim();
+        }
         procs.flushIdleCaches();
         sweepCentrals();
         if (!procs.isClosed()) {
@@ -863,39 +912,38 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      * Returns every byte to the OS; the heap refuses all use afterwards. Idempotent. Refused
      * (IllegalStateException, nothing changed, the MXBeans still registered) while
      * {@link #local()} scopes or a live thread's confined arenas are open; open shared arenas
-     * are closed first ({@link UserArena.Chunks#closeAll}).
+     * are closed first ({@link Views#closeArenas}). Holds {@link #viewsLock} throughout, so that
+     * no segments' scope or arena registry attaches to a closing heap.
      */
     @Override
     public void close() {
-        procs.checkCloseAllowed(); // open scopes refuse the close before anything changes
-        arenaChunks.closeAll(); // refuses while a live thread's confined arena is open; closes shared arenas
-        try {
-            procs.close(() -> {
-                segmentScope.close(); // every access through a heap segment throws from here on, none is in flight
-                heap.releaseAll();
-            });
-        } catch (RuntimeException e) {
-            arenaChunks.reopen(); // refused (open scopes): arenas may open again
-            throw e;
+        synchronized (viewsLock) {
+            procs.checkCloseAllowed(); // open scopes refuse the close before anything changes
+            Views v = views;
+            if (v != null) {
+                v.closeArenas(); // refuses while a live thread's confined arena is open; closes shared arenas
+            }
+            try {
+                procs.close(() -> {
+                    if (v != null) {
+                        v.closeScope(); // every access through a heap segment throws from here on, none is in flight
+                    }
+                    heap.releaseAll();
+                });
+            } catch (RuntimeException e) {
+                if (v != null) {
+                    v.reopenArenas(); // refused (open scopes): arenas may open again
+                }
+                throw e;
+            }
         }
         mxBeans.closeAll(); // after: a refused close leaves them registered
     }
 
-    // ───────────────────────────── arenas ─────────────────────────────
-
-    @Override
-    public java.lang.foreign.Arena ofConfined() {
-        return arenaChunks.open(false);
-    }
-
-    @Override
-    public java.lang.foreign.Arena ofShared() {
-        return arenaChunks.open(true);
-    }
+    // ───────────────────────────── arenas (for the JDK 25 part) ─────────────────────────────
 
     /** A large span for an arena, from this thread's P (a kept span of the size, else the heap), marked as the arena's. */
-    @Override
-    public MSpan allocChunk(long bytes, long align) {
+    MSpan allocChunk(long bytes, long align) {
         try {
             return allocChunkOnce(bytes, align);
         } catch (MemoryLimitExceededError e) {
@@ -922,25 +970,14 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /** An arena's span back to the heap: kept by a P if it fits, as a freed large object's. */
-    @Override
-    public void freeChunk(MSpan s) {
+    void freeChunk(MSpan s) {
         s.unmarkArenaChunk(0);
         freeLarge(s);
     }
 
     /** A closed arena's span faulted for good (arenafault). */
-    @Override
-    public void faultChunk(MSpan s) {
+    void faultChunk(MSpan s) {
         s.unmarkArenaChunk(MSpan.LARGE_QUARANTINED);
         heap.faultSpan(s);
-    }
-
-    /**
-     * The memory of this heap as one segment in the heap's scope, for {@link GoHeap.Segments}: a
-     * segment sliced from it dies with the heap ({@code scope().isAlive()} false, every access
-     * IllegalStateException after {@link #close()}).
-     */
-    public MemorySegment memory() {
-        return memory;
     }
 }

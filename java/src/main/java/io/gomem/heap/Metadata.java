@@ -475,7 +475,7 @@ final class Metadata {
             add(blocks, primitives, placed);
             add(blocks, references, placed);
             placed.sort(Comparator.comparingInt(f -> f[0]));
-            return new FieldLayout(List.copyOf(placed), blocks.getLast().offset);
+            return new FieldLayout(List.copyOf(placed), blocks.get(blocks.size() - 1).offset);
         }
 
         /**

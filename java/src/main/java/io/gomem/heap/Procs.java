@@ -624,7 +624,7 @@ final class Procs {
             for (int k = 0; ; k++) {
                 if (picks == slots) {
                     MCache c = tryLeaseAny(tid);
-                    if (c == null && k >= GROW_AFTER && !Thread.currentThread().isVirtual()) {
+                    if (c == null && k >= GROW_AFTER && !io.gomem.internal.Threads.isVirtual(Thread.currentThread())) {
                         c = grow(tid); // every P still busy after a while: its holders are descheduled
                     }
                     if (c != null) {

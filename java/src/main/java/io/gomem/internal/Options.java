@@ -55,8 +55,8 @@ public enum Options {
                     + " kernel): every madvise / mprotect range is then aligned to it. For tests."),
     BACKEND("gomem.backend", "auto",
             "How the OS layer calls the kernel: 'panama' (java.lang.foreign downcalls through the jextract"
-                    + " bindings; JDK 22+), 'jni' (gomem's own C library, packaged in the jar per platform; any JDK"
-                    + " from 17) or 'auto' (Panama where java.lang.foreign is final, JNI elsewhere). Read once per JVM."),
+                    + " bindings; the jar's JDK 25 part), 'jni' (gomem's own C library, packaged in the jar per platform;"
+                    + " any JDK from 17) or 'auto' (Panama on JDK 25 and later, JNI below). Read once per JVM."),
     JNI_LIBRARY("gomem.jni.library", "",
             "Path of a JNI library to load instead of the jar's (built with native/jni/build.sh), for a platform"
                     + " the jar has none for. Empty: the jar's library for this platform."),

@@ -15,7 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The JNI backend ({@code gomem.backend=jni}, the default below JDK 22): gomem's own C
+ * The JNI backend ({@code gomem.backend=jni}, the default below JDK 25): gomem's own C
  * ({@code native/jni/gomem_jni.c}), one shared object per platform packaged in the jar at
  * {@code io/gomem/os/native/<os>-<arch>/libgomem.so} and loaded at first use. Each native method
  * returns the kernel's result and reads errno in C right after the call, before anything else

@@ -2,8 +2,6 @@ package io.gomem.os;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -206,12 +204,11 @@ public final class KernelView {
      * a write would). Asked of the kernel on a scratch page mapped for the purpose. Most kernels
      * share the zero page; some builds never do.
      */
-    @SuppressWarnings("restricted") // gomem is a native-access module: see the README
     public static boolean readFaultMapsZeroPage() {
         long a = Syscalls.mmap("KernelView", 0, PAGE, Syscalls.PROT_READ | Syscalls.PROT_WRITE,
                 Syscalls.MAP_PRIVATE | Syscalls.MAP_ANONYMOUS);
         try {
-            byte b = MemorySegment.ofAddress(a).reinterpret(1).get(ValueLayout.JAVA_BYTE, 0);
+            byte b = io.gomem.internal.RawMemory.getByte(a);
             Pages p = pages(a, PAGE);
             if (b != 0 || p.present() != PAGE) {
                 throw new IllegalStateException("a fresh anonymous page at " + Ranges.format(a, PAGE) + " read "

@@ -585,7 +585,7 @@ public final class OsMemory {
     private MemState checkStates(String call, long start, long end, EnumSet<MemState> from, MemState to) {
         assert lock.isHeldByCurrentThread();
         List<Segment> segs = segments(start, end);
-        MemState single = segs.getFirst().state;
+        MemState single = segs.get(0).state;
         boolean ok = true;
         for (Segment s : segs) {
             if (!from.contains(s.state)) {

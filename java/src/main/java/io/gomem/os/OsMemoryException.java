@@ -1,7 +1,5 @@
 package io.gomem.os;
 
-import io.gomem.bindings.linux.LinuxSys;
-
 /**
  * A system call of the OS layer failed. The message names the gomem call ({@code sysMap}), the
  * system call ({@code mmap}), the address range, the errno's name and the kernel's text for it,
@@ -62,7 +60,7 @@ public final class OsMemoryException extends RuntimeException {
      * call that gets, changes or gives back memory is an {@link OutOfNativeMemoryError}.
      */
     public boolean isOutOfMemory() {
-        return errno == LinuxSys.ENOMEM();
+        return errno == Syscalls.ENOMEM;
     }
 
     /** {@code call: syscall [range) failed: ENAME (kernel's text)}. */
@@ -71,18 +69,16 @@ public final class OsMemoryException extends RuntimeException {
                 + errnoName(errno) + " (" + Syscalls.strerror(errno) + ")";
     }
 
+    /** The errno values named in messages (the backend's constants, as the C headers define them). */
+    private static final String[] ERRNO_NAMES = {"EPERM", "EINTR", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "EBUSY",
+            "EEXIST", "EINVAL", "ENOSYS", "EOVERFLOW"};
+
     static String errnoName(int errno) {
-        if (errno == LinuxSys.EPERM()) return "EPERM";
-        if (errno == LinuxSys.EINTR()) return "EINTR";
-        if (errno == LinuxSys.EAGAIN()) return "EAGAIN";
-        if (errno == LinuxSys.ENOMEM()) return "ENOMEM";
-        if (errno == LinuxSys.EACCES()) return "EACCES";
-        if (errno == LinuxSys.EFAULT()) return "EFAULT";
-        if (errno == LinuxSys.EBUSY()) return "EBUSY";
-        if (errno == LinuxSys.EEXIST()) return "EEXIST";
-        if (errno == LinuxSys.EINVAL()) return "EINVAL";
-        if (errno == LinuxSys.ENOSYS()) return "ENOSYS";
-        if (errno == LinuxSys.EOVERFLOW()) return "EOVERFLOW";
+        for (String name : ERRNO_NAMES) {
+            if (errno == Syscalls.BACKEND.constant(name)) {
+                return name;
+            }
+        }
         return "errno " + errno;
     }
 }

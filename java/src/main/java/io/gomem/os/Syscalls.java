@@ -6,10 +6,10 @@ import java.util.Locale;
 
 /**
  * The OS layer's one seam to the kernel: the five memory system calls behind a {@link Backend},
- * either {@link PanamaSyscalls} (downcalls through the jextract bindings, JDK 22+) or
- * {@link JniSyscalls} (gomem's own C, {@code native/jni}, any JDK from 17). Which one is
- * {@code gomem.backend} ({@code auto}: Panama where {@code java.lang.foreign} is final, JNI
- * elsewhere), chosen once per JVM. A failure carries the errno the kernel set, the same through
+ * either {@code PanamaSyscalls} (downcalls through the jextract bindings; in the jar's JDK 25
+ * part) or {@link JniSyscalls} (gomem's own C, {@code native/jni}, any JDK from 17). Which one is
+ * {@code gomem.backend} ({@code auto}: Panama where the jar's Panama part runs, JNI elsewhere),
+ * chosen once per JVM. A failure carries the errno the kernel set, the same through
  * both, and becomes an {@link OutOfNativeMemoryError} if that is ENOMEM, else an
  * {@link OsMemoryException} (mincore, a query whose ENOMEM means "not mapped", always the
  * latter). Nothing here knows about region states; {@link OsMemory} checks those before it calls
@@ -76,8 +76,12 @@ final class Syscalls {
     /** The kernel's page size ({@code sysconf(_SC_PAGESIZE)}), the unit of every OS call. */
     static final long OS_PAGE_SIZE = BACKEND.sysconf((int) BACKEND.constant("_SC_PAGESIZE"));
 
-    /** The first Java release where {@code java.lang.foreign} is final (JEP 454). */
-    static final int PANAMA_FINAL = 22;
+    /**
+     * The first Java release whose part of the jar has the Panama backend: 25. {@code java.lang.foreign}
+     * is final from 22 (JEP 454), but jextract's JDK 25 line writes bindings that need 23+, and
+     * JDK 22 to 24 are past their support; those run the JNI backend, as 17 and 21 do.
+     */
+    static final int PANAMA_FINAL = 25;
 
     /**
      * The backend {@code gomem.backend} asks for: {@code auto} (or empty) takes Panama from
@@ -93,8 +97,8 @@ final class Syscalls {
                 return feature >= PANAMA_FINAL ? panama(v) : new JniSyscalls();
             case "panama":
                 if (feature < PANAMA_FINAL) {
-                    throw Options.BACKEND.refused(value, "the Panama backend needs java.lang.foreign, final from JDK "
-                            + PANAMA_FINAL + "; this is JDK " + feature + ": use 'jni' or 'auto'");
+                    throw Options.BACKEND.refused(value, "the Panama backend is in the jar's part for JDK "
+                            + PANAMA_FINAL + " and later; this is JDK " + feature + ": use 'jni' or 'auto'");
                 }
                 return panama(v);
             case "jni":
@@ -105,8 +109,8 @@ final class Syscalls {
     }
 
     /**
-     * The Panama backend, by name: on a multi-release jar it lives in the JDK 22+ part only, so
-     * the base part must not link to it.
+     * The Panama backend, by name: it lives in the jar's JDK 25 part only, so the base part must
+     * not link to it.
      */
     private static Backend panama(String asked) {
         try {

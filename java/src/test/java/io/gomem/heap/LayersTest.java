@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LayersTest {
     /** The heap's components by layer, top first; a nested class counts as its outer class. */
     static final Map<String, Integer> RANK = Map.ofEntries(
+            Map.entry("HeapSegments", 11), // the JDK 25 part's entry point: segments and arenas over Malloc
             Map.entry("Malloc", 10), Map.entry("HeldP", 10), // the entry points: the heap's, and a held P's
-            Map.entry("HeapMXBeans", 9), Map.entry("UserArena", 9), // arenas: take chunks through a port Malloc implements
+            Map.entry("HeapMXBeans", 9), Map.entry("UserArena", 9), // arenas: take chunks through a port HeapSegments passes
             Map.entry("Procs", 8),
             Map.entry("MCache", 7), Map.entry("MCacheOwnerPad", 7), Map.entry("MCacheOwner", 7),
             Map.entry("MCentral", 6),
@@ -105,9 +106,10 @@ class LayersTest {
             String from = d.from();
             String to = d.to();
             boolean apiToHeap = from.matches("io\\.gomem\\.[A-Z]\\w*") && to.startsWith("io.gomem.heap.")
-                    && !to.equals("io.gomem.heap.Malloc") && !to.equals("io.gomem.heap.HeldP");
+                    && !to.equals("io.gomem.heap.Malloc") && !to.equals("io.gomem.heap.HeldP")
+                    && !to.equals("io.gomem.heap.HeapSegments");
             boolean heapToApi = from.startsWith("io.gomem.heap.") && to.matches("io\\.gomem\\.[A-Z]\\w*")
-                    && !(to.equals("io.gomem.GoHeap") || to.equals("io.gomem.GoHeapMXBean"));
+                    && !(to.equals("io.gomem.GoHeap") || to.equals("io.gomem.RawHeap") || to.equals("io.gomem.GoHeapMXBean"));
             boolean osUp = from.startsWith("io.gomem.os.") && (to.startsWith("io.gomem.heap.")
                     || to.matches("io\\.gomem\\.[A-Z]\\w*") || to.startsWith("io.gomem.stats."));
             if (apiToHeap || heapToApi || osUp) {

@@ -359,7 +359,7 @@ class MCacheTest {
                 int i = rnd.nextInt(live.size());
                 long p = live.get(i);
                 live.set(i, live.get(live.size() - 1));
-                live.removeLast();
+                live.remove(live.size() - 1);
                 free(p);
                 marked.merge(source.spanOf(p).spanClass, 1L, Long::sum);
             }
@@ -679,7 +679,7 @@ class MCacheTest {
         MSpan tinySpan = source.spanOf(t);
         int tinyBlock = (int) ((t - tinySpan.base) >>> 4);
         MCache.freeTiny(central[TINY], tinySpan, t); // current block, no object live: freed only when dropped
-        free(objs.getLast()); // pending in the cached span of class 65
+        free(objs.get(objs.size() - 1)); // pending in the cached span of class 65
         assertEquals(classes.length + 1, cache.cachedSpans());
 
         cache.releaseAll();
@@ -713,7 +713,7 @@ class MCacheTest {
         // The next allocation of class 65 takes the partial span back: no new span.
         int given = source.given().size();
         long again = cache.allocSmall(sc(65));
-        assertEquals(objs.getLast(), again, "the freed slot of the partial span");
+        assertEquals(objs.get(objs.size() - 1), again, "the freed slot of the partial span");
         assertEquals(given, source.given().size());
     }
 

@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.Mem;
 import io.gomem.os.KernelView;
 import io.gomem.os.MemState;
 import io.gomem.os.MemoryLimitExceededError;
@@ -12,8 +13,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -73,8 +72,8 @@ class MHeapTest {
         return heap.allocSmallSpan(sc(sizeClass), sizeClass, SizeClasses.classPages(sizeClass));
     }
 
-    static MemorySegment mem(long addr, long len) {
-        return MemorySegment.ofAddress(addr).reinterpret(len);
+    static Mem mem(long addr, long len) {
+        return Mem.at(addr, len);
     }
 
     /** Every figure of a reading of the counters, comparable with equals. */
@@ -132,7 +131,7 @@ class MHeapTest {
         assertMapped(s);
         assertTrue(os.isState(s.base, npages * PAGE, MemState.READY), "only Ready memory leaves the heap");
         for (long p = s.base; p < s.limit(); p += OsMemory.PAGE_SIZE) {
-            mem(p, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 7); // usable
+            mem(p, 1).setByte(0, (byte) 7); // usable
         }
         MStats.Counters k = heap.counters();
         assertEquals(npages, k.pagesInUse());
@@ -207,8 +206,8 @@ class MHeapTest {
         assertSame(s, heap.spanOf(obj));
         assertSame(s, heap.spanOf(obj + bytes - 1));
         assertMapped(s);
-        mem(obj, bytes).set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
-        mem(obj, bytes).set(ValueLayout.JAVA_BYTE, bytes - 1, (byte) 1);
+        mem(obj, bytes).setByte(0, (byte) 1);
+        mem(obj, bytes).setByte(bytes - 1, (byte) 1);
 
         MStats.Counters k = heap.counters();
         assertEquals(2, k.largeAllocs());
@@ -578,7 +577,7 @@ class MHeapTest {
         assertEquals(0, KernelView.residentBytes(vBase, vLen), "the kernel took them back");
         assertTrue(os.isState(vBase, vLen, MemState.PREPARED));
         assertEquals(64 * KIB, KernelView.residentBytes(keep.base, 64 * KIB), "the live span keeps its memory");
-        assertEquals(1, mem(keep.base, 64 * KIB).get(ValueLayout.JAVA_BYTE, 64 * KIB - 1), "and its contents");
+        assertEquals(1, mem(keep.base, 64 * KIB).getByte(64 * KIB - 1), "and its contents");
         MStats.Counters k = heap.counters();
         assertEquals(k.freePages(), k.scavengedPages(), "every free page is scavenged");
         assertEquals(64 * KIB, k.osReady());
@@ -590,8 +589,8 @@ class MHeapTest {
         assertEquals(vBase, back.base);
         assertFalse(back.needZero, "wholly scavenged with DONTNEED: known zero");
         assertTrue(os.isState(vBase, vLen, MemState.READY));
-        assertEquals(0, mem(vBase, vLen).get(ValueLayout.JAVA_BYTE, 0));
-        assertEquals(0, mem(vBase, vLen).get(ValueLayout.JAVA_BYTE, vLen - 1));
+        assertEquals(0, mem(vBase, vLen).getByte(0));
+        assertEquals(0, mem(vBase, vLen).getByte(vLen - 1));
         heap.checkInvariants();
     }
 

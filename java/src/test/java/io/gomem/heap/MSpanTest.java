@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.TestThreads;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -176,7 +177,7 @@ class MSpanTest {
         List<Thread> ts = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
             int id = t;
-            ts.add(Thread.ofPlatform().start(() -> {
+            ts.add(TestThreads.platform(() -> {
                 try {
                     go.await();
                 } catch (InterruptedException e) {
@@ -249,7 +250,7 @@ class MSpanTest {
             java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
             List<Thread> ts = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
-                ts.add(Thread.ofPlatform().start(() -> {
+                ts.add(TestThreads.platform(() -> {
                     try {
                         go.await();
                     } catch (InterruptedException e) {

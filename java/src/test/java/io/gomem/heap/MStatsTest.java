@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.TestThreads;
 import io.gomem.os.OsMemory;
 import io.gomem.stats.MemStats;
 import org.junit.jupiter.api.Test;
@@ -62,7 +63,7 @@ class MStatsTest {
         for (int w = 0; w < 3; w++) {
             Section section = writerFor.apply(w);
             long seed = w;
-            writers.add(Thread.ofPlatform().start(() -> {
+            writers.add(TestThreads.platform(() -> {
                 SplittableRandom r = new SplittableRandom(seed);
                 while (!stop.get()) {
                     section.write(a, b, r.nextInt(4) == 0 ? -1 : 1, r.nextInt(8) == 0);

@@ -1,12 +1,12 @@
 package io.gomem.heap;
 
+import io.gomem.Mem;
 import io.gomem.os.OsMemory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.lang.foreign.MemorySegment;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -81,7 +81,7 @@ class MallocTest {
         long[] ps = new long[n];
         for (int i = 0; i < n; i++) {
             ps[i] = m.allocate(64);
-            MemorySegment.ofAddress(ps[i]).reinterpret(64).fill((byte) 0x5A);
+            Mem.at(ps[i], 64).fill((byte) 0x5A);
         }
         for (long p : ps) {
             m.free(p);
@@ -89,9 +89,9 @@ class MallocTest {
         m.memStatsSwept(); // the slots are free again, their old bytes still there
         for (int i = 0; i < n; i++) {
             long p = m.allocateZeroed(64, 8);
-            MemorySegment seg = MemorySegment.ofAddress(p).reinterpret(64);
+            Mem seg = Mem.at(p, 64);
             for (int k = 0; k < 64; k += 8) {
-                assertEquals(0L, seg.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, k), "slot " + i + " byte " + k);
+                assertEquals(0L, seg.getLong(k), "slot " + i + " byte " + k);
             }
         }
     }
@@ -103,21 +103,26 @@ class MallocTest {
      */
     @Test
     void clearZeroesExactlyTheRangeOnBothPaths() {
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment buf = a.allocate(1200, 64);
+        io.gomem.os.OsMemory os = new io.gomem.os.OsMemory(io.gomem.os.OsMemory.UnusedMode.DONTNEED);
+        long page = io.gomem.os.OsMemory.PAGE_SIZE;
+        long base = os.sysAlloc(page, io.gomem.os.Purpose.OTHER);
+        try {
+            Mem buf = Mem.at(base, 1200);
             for (int off = 0; off < 8; off++) {
                 for (int n = 0; n <= 1100; n += (n < 600 ? 1 : 7)) {
                     buf.fill((byte) 0x77);
                     Memclr.clear(buf.address() + 16 + off, n);
                     for (int i = 0; i < 1200; i++) {
                         byte want = i >= 16 + off && i < 16 + off + n ? 0 : (byte) 0x77;
-                        if (buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != want) {
+                        if (buf.getByte(i) != want) {
                             throw new AssertionError("clear(+" + (16 + off) + ", " + n + "): byte " + i + " is "
-                                    + buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) + ", want " + want);
+                                    + buf.getByte(i) + ", want " + want);
                         }
                     }
                 }
             }
+        } finally {
+            os.sysFree(base, page);
         }
     }
 

@@ -182,8 +182,8 @@ class PageAllocModelTest {
                 what = "free part " + PageAlloc.range(addr + s * PAGE_SIZE, k) + " of " + PageAlloc.range(addr, n);
                 pa.free(addr + s * PAGE_SIZE, k);
                 setUsed(addr + s * PAGE_SIZE, k, false);
-                live.set(i, live.getLast());
-                live.removeLast();
+                live.set(i, live.get(live.size() - 1));
+                live.remove(live.size() - 1);
                 if (s > 0) {
                     live.add(new long[] {addr, s});
                 }
@@ -195,8 +195,8 @@ class PageAllocModelTest {
                 what = "free " + PageAlloc.range(addr, n);
                 pa.free(addr, n);
                 setUsed(addr, n, false);
-                live.set(i, live.getLast());
-                live.removeLast();
+                live.set(i, live.get(live.size() - 1));
+                live.remove(live.size() - 1);
             }
         }
 
@@ -288,8 +288,8 @@ class PageAllocModelTest {
                 claimed[index(c[0] + p * PAGE_SIZE)] = false;
             }
             completes++;
-            claims.set(i, claims.getLast());
-            claims.removeLast();
+            claims.set(i, claims.get(claims.size() - 1));
+            claims.remove(claims.size() - 1);
         }
 
         void growRegion(int which) {

@@ -128,7 +128,7 @@ class PageAllocScavengeTest {
         assertEquals(0, pa.scavAddr(), "cursor says nothing is left");
         pa.free(pg(1, 300), 3); // a free above the cursor makes work again
         assertEquals(3, pa.scavenge(10, sink));
-        assertEquals(run(pg(1, 300), 3), sink.runs.getLast());
+        assertEquals(run(pg(1, 300), 3), sink.runs.get(sink.runs.size() - 1));
         pa.checkInvariants();
     }
 

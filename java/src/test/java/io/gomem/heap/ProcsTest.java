@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.TestThreads;
 import io.gomem.os.OsMemory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -31,12 +32,12 @@ class ProcsTest {
 
     /** The cache {@code t}'s id picks if {@code t} owns it, else the first other one it owns, else null. */
     private MCache ownedBy(Thread t) {
-        MCache home = core.procs.slots[(int) (t.threadId() & (core.procs.slots.length - 1))];
-        if (home.owner == t.threadId()) {
+        MCache home = core.procs.slots[(int) (t.getId() & (core.procs.slots.length - 1))];
+        if (home.owner == t.getId()) {
             return home;
         }
         for (MCache c : core.procs.slots) {
-            if (c.owner == t.threadId()) {
+            if (c.owner == t.getId()) {
                 return c;
             }
         }
@@ -47,13 +48,13 @@ class ProcsTest {
     void threadsWhoseIdsPickTheSameCacheSettleOnDifferentCaches() throws Exception {
         int mask = core.procs.slots.length - 1;
         long[] got = new long[3];
-        Thread a = Thread.ofPlatform().unstarted(() -> got[0] = core.allocate(64));
+        Thread a = new Thread(() -> got[0] = core.allocate(64));
         // Thread ids are handed out in order: make threads until one picks the same slot as a.
         Thread b;
         do {
-            b = Thread.ofPlatform().unstarted(() -> got[1] = core.allocate(64));
-        } while ((b.threadId() & mask) != (a.threadId() & mask));
-        MCache picked = core.procs.slots[(int) (a.threadId() & mask)];
+            b = new Thread(() -> got[1] = core.allocate(64));
+        } while ((b.getId() & mask) != (a.getId() & mask));
+        MCache picked = core.procs.slots[(int) (a.getId() & mask)];
         runOn(a);
         assertSame(picked, ownedBy(a), "the first thread claims the cache its id picks");
         runOn(b);
@@ -72,8 +73,8 @@ class ProcsTest {
         // and the owners keep theirs.
         Thread third;
         do {
-            third = Thread.ofPlatform().unstarted(() -> got[2] = core.allocate(64));
-        } while ((third.threadId() & mask) != (a.threadId() & mask));
+            third = new Thread(() -> got[2] = core.allocate(64));
+        } while ((third.getId() & mask) != (a.getId() & mask));
         runOn(third);
         assertTrue(got[2] != 0);
         assertTrue(ownedBy(third) == null, "a borrower claims nothing");
@@ -89,7 +90,7 @@ class ProcsTest {
     void theIdleFlushKeepsABusyOwnerAndForgetsAQuietOrEndedOne() throws Exception {
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicBoolean pause = new java.util.concurrent.atomic.AtomicBoolean();
-        Thread a = Thread.ofPlatform().start(() -> {
+        Thread a = TestThreads.platform(() -> {
             while (!stop.get()) {
                 if (!pause.get()) {
                     core.free(core.allocate(64)); // sweeps its span in place every 128 pairs
@@ -128,7 +129,7 @@ class ProcsTest {
     /** Holds {@code c}'s lease on another thread until {@code release} counts down. */
     private static Thread holdLease(MCache c, java.util.concurrent.CountDownLatch held,
                                     java.util.concurrent.CountDownLatch release) {
-        return Thread.ofPlatform().start(() -> {
+        return TestThreads.platform(() -> {
             while (!c.tryLease()) {
                 Thread.onSpinWait();
             }
@@ -152,7 +153,7 @@ class ProcsTest {
         held.await();
         var ran = new java.util.concurrent.atomic.AtomicBoolean();
         var duringStw = new java.util.concurrent.atomic.AtomicLong(-1);
-        Thread stw = Thread.ofPlatform().start(() -> core.procs.stopTheWorld(() -> {
+        Thread stw = TestThreads.platform(() -> core.procs.stopTheWorld(() -> {
             ran.set(true);
             // Every lease is ours: an operation that starts now cannot get one.
             for (MCache o : core.procs.caches()) {
@@ -180,7 +181,7 @@ class ProcsTest {
         core.procs.forEachP(false, seen::add);
         assertEquals(java.util.List.of(core.procs.caches()[0]), seen, "the busy P is skipped, not waited for");
         java.util.List<MCache> all = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        Thread waiter = Thread.ofPlatform().start(() -> core.procs.forEachP(true, all::add));
+        Thread waiter = TestThreads.platform(() -> core.procs.forEachP(true, all::add));
         Thread.sleep(50);
         assertEquals(1, all.size(), "waits at the busy P");
         release.countDown();
@@ -224,7 +225,7 @@ class ProcsTest {
             for (int round = 0; round < 8; round++) {
                 java.util.List<Thread> ts = new java.util.ArrayList<>();
                 for (int t = 0; t < threads; t++) {
-                    ts.add(Thread.ofPlatform().start(() -> {
+                    ts.add(TestThreads.platform(() -> {
                         long[] live = new long[64];
                         for (int i = 0; i < 20_000; i++) {
                             int k = i & 63;

@@ -1,5 +1,7 @@
 package io.gomem.heap;
 
+import io.gomem.Mem;
+import io.gomem.TestThreads;
 import io.gomem.os.KernelView;
 import io.gomem.os.MemState;
 import io.gomem.os.MemoryLimitExceededError;
@@ -11,8 +13,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -170,9 +170,9 @@ class ScavengerAloneTest {
             lock.unlock();
         }
         os.sysUsed(base, n * PAGE);
-        MemorySegment m = MemorySegment.ofAddress(base).reinterpret(n * PAGE);
+        Mem m = Mem.at(base, n * PAGE);
         for (long off = 0; off < n * PAGE; off += OsMemory.PAGE_SIZE) {
-            m.set(ValueLayout.JAVA_BYTE, off, (byte) 1);
+            m.setByte(off, (byte) 1);
         }
         for (int i = 0; i < n; ) {
             char c = pattern.charAt(i);
@@ -533,7 +533,7 @@ class ScavengerAloneTest {
         RuntimeException thrown = assertThrows(RuntimeException.class, () -> run(s, e));
         assertSame(boom, thrown, "the OS call's exception propagates as it is");
         assertEquals(1, sink.calls.size());
-        Call failed = sink.calls.getFirst();
+        Call failed = sink.calls.get(0);
         lock.lock();
         try {
             for (long p = failed.base; p < failed.limit(); p += PAGE) {
@@ -570,7 +570,7 @@ class ScavengerAloneTest {
         sink.entered = in;
         CompletableFuture<Long> f = new CompletableFuture<>();
         // Daemon threads here: one stuck on a lock a broken scavenger leaked must fail the test, not hang the JVM.
-        Thread t = Thread.ofPlatform().daemon().name("scavenger").start(() -> {
+        Thread t = TestThreads.daemon("scavenger", () -> {
             try {
                 f.complete(s.releaseAll());
             } catch (Throwable e) {
@@ -585,7 +585,7 @@ class ScavengerAloneTest {
     /** Starts {@code r} on a thread that holds the heap lock around it; the returned latch opens when it is done. */
     CountDownLatch underLockOnAnotherThread(Runnable r) {
         CountDownLatch done = new CountDownLatch(1);
-        Thread.ofPlatform().daemon().name("lock-holder").start(() -> {
+        TestThreads.daemon("lock-holder", () -> {
             lock.lock();
             try {
                 r.run();
@@ -603,7 +603,7 @@ class ScavengerAloneTest {
         layout("U".repeat(10) + "F".repeat(200)); // F: pages 10..209
         Scavenger s = unlimited();
         CompletableFuture<Long> result = releaseAllBlocked(s);
-        Call inFlight = sink.calls.getFirst();
+        Call inFlight = sink.calls.get(0);
         assertEquals(List.of(page(210 - BATCH), (long) BATCH), List.of(inFlight.base, inFlight.npages), "the top batch");
 
         // The lock is free during the call: this thread allocates other pages meanwhile.

@@ -1,14 +1,11 @@
 package io.gomem.os;
 
-import io.gomem.bindings.linux.LinuxSys;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
-import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +27,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the value gomem's JNI library (native/jni/gomem_jni.c, the other backend) was compiled with.
  */
 class BindingsMatchPlatformTest {
+    /** The jextract bindings (the Panama backend's) exist from JDK 25; the JNI library's constants are checked on every JDK. */
+    static final boolean PANAMA = Runtime.version().feature() >= 25;
+
     private static final Path NATIVE = Path.of(System.getProperty("gomem.native.dir", "../native"));
     private static final Path ARGS = NATIVE.resolveSibling("bindings").resolve("jextract.args");
 
@@ -81,10 +81,10 @@ class BindingsMatchPlatformTest {
             tests.add(DynamicTest.dynamicTest(name, () -> {
                 Long c = probe().get(name);
                 assertNotNull(c, name + " is in jextract.args but the C probe does not print it");
-                Method m = LinuxSys.class.getMethod(name);
-                Object v = m.invoke(null);
-                long java = v instanceof MemorySegment s ? s.address() : ((Number) v).longValue();
-                assertEquals(c.longValue(), java, name + ": C says " + c + ", bindings say " + java);
+                if (PANAMA) { // the jextract bindings, read through the Panama backend (JDK 25+: the jar's part that has them)
+                    long java = Syscalls.choose("panama").constant(name);
+                    assertEquals(c.longValue(), java, name + ": C says " + c + ", bindings say " + java);
+                }
                 Long jni = JniSyscalls.constants().get(name);
                 assertNotNull(jni, name + " is in jextract.args but gomem's JNI library (native/jni) does not carry it");
                 assertEquals(c.longValue(), jni.longValue(), name + ": C says " + c + ", the JNI library says " + jni);
@@ -102,6 +102,11 @@ class BindingsMatchPlatformTest {
     @Test
     void pageSizeAgreesWithSysconf() throws Exception {
         assertEquals(probe().get("sysconf(_SC_PAGESIZE)").longValue(), OsMemory.PAGE_SIZE);
-        assertEquals(OsMemory.PAGE_SIZE, LinuxSys.getpagesize());
+        assertEquals(OsMemory.PAGE_SIZE, JniSyscalls.constants().containsKey("_SC_PAGESIZE")
+                ? Syscalls.choose("jni").sysconf((int) Syscalls.choose("jni").constant("_SC_PAGESIZE")) : -1);
+        if (PANAMA) {
+            Object pagesize = Class.forName("io.gomem.bindings.linux.LinuxSys").getMethod("getpagesize").invoke(null);
+            assertEquals(OsMemory.PAGE_SIZE, ((Number) pagesize).longValue());
+        }
     }
 }

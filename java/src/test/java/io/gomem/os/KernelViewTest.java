@@ -1,11 +1,10 @@
 package io.gomem.os;
 
+import io.gomem.Mem;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -46,9 +45,9 @@ class KernelViewTest {
     }
 
     private static void write(long addr, long pages) {
-        MemorySegment s = MemorySegment.ofAddress(addr).reinterpret(pages * PAGE);
+        Mem s = Mem.at(addr, pages * PAGE);
         for (long i = 0; i < pages; i++) {
-            s.set(ValueLayout.JAVA_BYTE, i * PAGE, (byte) 1);
+            s.setByte(i * PAGE, (byte) 1);
         }
     }
 
@@ -77,7 +76,7 @@ class KernelViewTest {
         assertEquals(List.of(new KernelView.Mapping(a + 4 * PAGE, b, "rw-p"),
                 new KernelView.Mapping(b, b + 4 * PAGE, "---p")), layout);
         // mappings gives them whole: the rw-p one begins at a, after the guard page.
-        assertEquals(new KernelView.Mapping(a, b, "rw-p"), KernelView.mappings(a + 4 * PAGE, HALF).getFirst());
+        assertEquals(new KernelView.Mapping(a, b, "rw-p"), KernelView.mappings(a + 4 * PAGE, HALF).get(0));
     }
 
     @Test
@@ -99,7 +98,7 @@ class KernelViewTest {
     @Test
     void theZeroPageProbeAgreesWithAReadOfAReadyPage() {
         boolean zeroPage = KernelView.readFaultMapsZeroPage();
-        byte v = MemorySegment.ofAddress(b).reinterpret(1).get(ValueLayout.JAVA_BYTE, 0);
+        byte v = Mem.at(b, 1).getByte(0);
         assertEquals(0, v);
         assertEquals(PAGE, KernelView.pages(b, PAGE).present(), "a page read is mapped");
         assertEquals(zeroPage ? 0 : PAGE, KernelView.rssBytes(b, PAGE), "zero page shared: " + zeroPage);

@@ -1,5 +1,6 @@
 package io.gomem.os;
 
+import io.gomem.Mem;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Named;
@@ -9,8 +10,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,9 +60,9 @@ class OsMemoryTest {
     }
 
     private static void touch(long addr, long pages, byte value) {
-        MemorySegment s = MemorySegment.ofAddress(addr).reinterpret(pages * PAGE);
+        Mem s = Mem.at(addr, pages * PAGE);
         for (long i = 0; i < pages; i++) {
-            s.set(ValueLayout.JAVA_BYTE, i * PAGE, value);
+            s.setByte(i * PAGE, value);
         }
     }
 
@@ -104,9 +103,9 @@ class OsMemoryTest {
         assertEquals(0, KernelView.pages(base, LEN).present());
         assertEquals(0, KernelView.residentBytes(base, LEN));
         assertEquals(MemState.PREPARED, os.stateAt(base));
-        MemorySegment s = MemorySegment.ofAddress(base).reinterpret(LEN);
+        Mem s = Mem.at(base, LEN);
         for (long off = 0; off < LEN; off += 512) {
-            assertEquals(0, s.get(ValueLayout.JAVA_BYTE, off), "byte at +" + off);
+            assertEquals(0, s.getByte(off), "byte at +" + off);
         }
         // Every page read is mapped again; whether to the shared zero page or to a frame of its own
         // is the kernel's choice, asked of it on a scratch page.
@@ -365,7 +364,7 @@ class OsMemoryTest {
             // MADV_FREE pages go lazily: Rss may stay until memory pressure. Reuse must work.
             free.sysUsed(a, 8 * PAGE);
             touch(a, 8, (byte) 2);
-            assertEquals(2, MemorySegment.ofAddress(a).reinterpret(PAGE).get(ValueLayout.JAVA_BYTE, 0));
+            assertEquals(2, Mem.at(a, PAGE).getByte(0));
             assertTrue(free.sysUnusedMode() == OsMemory.UnusedMode.FREE
                     || free.sysUnusedMode() == OsMemory.UnusedMode.DONTNEED);
         } finally {
@@ -384,7 +383,7 @@ class OsMemoryTest {
             assertEquals(0, KernelView.rssBytes(a, 8 * PAGE));
             hard.sysUsed(a, 8 * PAGE);
             assertEquals("rw-p", KernelView.permsAt(a));
-            assertEquals(0, MemorySegment.ofAddress(a).reinterpret(PAGE).get(ValueLayout.JAVA_BYTE, 0));
+            assertEquals(0, Mem.at(a, PAGE).getByte(0));
         } finally {
             hard.sysFree(a, 8 * PAGE);
         }
@@ -445,6 +444,18 @@ class OsMemoryTest {
         os.sysFree(h, 16 * PAGE);
         assertEquals(0, os.bytes(MemState.READY, Purpose.HEAP) + os.bytes(MemState.PREPARED, Purpose.HEAP)
                 + os.bytes(MemState.RESERVED, Purpose.HEAP));
+    }
+
+    /**
+     * The OS backend is the one {@code gomem.backend} asks for, and {@code auto} takes Panama from
+     * JDK 25 (the jar's part that has it) and JNI below: so this suite, run once per backend on
+     * JDK 25 and once on JDK 17, says which one it checked.
+     */
+    @Test
+    void theBackendIsTheOneAsked() {
+        String asked = System.getProperty("gomem.backend", "auto");
+        String expect = asked.equals("auto") ? (Runtime.version().feature() >= 25 ? "panama" : "jni") : asked;
+        assertEquals(expect, OsMemory.backend(), "JDK " + Runtime.version().feature() + ", gomem.backend=" + asked);
     }
 
     /** The demo's stderr with {@code gomem.debug} set to {@code debug}; fails unless the demo passed. */

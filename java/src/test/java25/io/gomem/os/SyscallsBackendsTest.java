@@ -1,8 +1,6 @@
 package io.gomem.os;
 
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledForJreRange;
-import org.junit.jupiter.api.condition.JRE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -14,12 +12,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Both OS backends on one JVM (JDK 22+: Panama needs it), checked against the kernel and against
+ * Both OS backends on one JVM (JDK 25: the jar's part with Panama), checked against the kernel and against
  * each other: a range mapped through one is seen by the kernel ({@code /proc/self/maps},
  * pagemap) and through the other's mincore; each call's failures give the same errno through
  * both. The rest of the suite runs once per backend (the build's {@code jni-backend} execution).
  */
-@EnabledForJreRange(min = JRE.JAVA_22)
 class SyscallsBackendsTest {
     static final long PAGE = Syscalls.OS_PAGE_SIZE;
     static final int RW = Syscalls.PROT_READ | Syscalls.PROT_WRITE;
@@ -35,14 +32,6 @@ class SyscallsBackendsTest {
         for (long o = 0; o < len; o += PAGE) {
             s.set(ValueLayout.JAVA_BYTE, o, (byte) 1);
         }
-    }
-
-    @Test
-    void theBackendIsTheOneAsked() {
-        String asked = System.getProperty("gomem.backend", "auto");
-        String expect = asked.equals("auto") ? (Runtime.version().feature() >= 22 ? "panama" : "jni") : asked;
-        assertEquals(expect, OsMemory.backend());
-        assertEquals(expect, Syscalls.BACKEND.name());
     }
 
     @Test

@@ -66,7 +66,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     /** {@code gomem.debug=arenafault}: a closed arena's chunks are faulted and never reused. */
     static final boolean ARENAFAULT = io.gomem.internal.Options.debugFlag("arenafault");
 
-    /** What the arenas need from the heap's entry point (implemented by {@link Malloc}). */
+    /** What the arenas need from the heap's entry point ({@link HeapSegments} passes {@link Malloc}'s). */
     interface Source {
         /** A new span holding one object of {@code bytes} aligned to {@code align}, marked as an arena's. */
         MSpan allocChunk(long bytes, long align);
@@ -379,7 +379,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     /**
      * The heap's arena chunks: a cache of closed arenas' chunks and the registry of open arenas,
      * striped by thread (each stripe under its own monitor) so that arenas opened and closed on
-     * different threads seldom meet. Owned by {@link Malloc}.
+     * different threads seldom meet. Owned by {@link HeapSegments}, one per heap.
      */
     static final class Chunks {
         final Source source;
