@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# build-images.sh: build the local JDK 25 base image for gomem's container tests, offline.
+# build-images.sh: build a local JDK base image for gomem's container tests, offline.
 #
 #   bash docker/build-images.sh [IMAGE]
 #
 # IMAGE (default $GOMEM_DOCKER_BASE_IMAGE, else gomem-jre:25-local) is the base image the tests
-# will run. It is built here only when it is the local image ($GOMEM_DOCKER_LOCAL_IMAGE, default
-# gomem-jre:25-local); any other name (e.g. a public JDK 25 image, for a user with a registry) is
-# left to the tests, and nothing is built.
+# will run. It is built here only when it is a local image: $GOMEM_DOCKER_LOCAL_IMAGE (default
+# gomem-jre:25-local, from $JAVA_HOME, a JDK 25 or newer) or gomem-jre:17-local (from
+# $JAVA17_HOME, a JDK 17: gomem's JDK 17 part, on its JNI backend); any other name (e.g. a public
+# JDK 25 image, for a user with a registry) is left to the tests, and nothing is built.
 #
-# The local image is `FROM scratch`: a jlink'ed JDK 25 runtime (from $JAVA_HOME) at
+# A local image is `FROM scratch`: a jlink'ed JDK runtime (from the JDK above) at
 # /opt/java/openjdk plus the machine's own glibc libraries that runtime needs (found with ldd).
 # Nothing comes from any registry. There is no shell in it: run it with exec-form commands
 # (`java ...`; PATH holds only the runtime's bin). The image is rebuilt only when its inputs (the
 # JDK, the module list, the glibc, this script) changed: a label records their hash.
 #
-# Settings (environment): JAVA_HOME (a JDK 25 with jlink), DOCKER_HOST (the engine; default: what
+# Settings (environment): JAVA_HOME (a JDK 25 with jlink), JAVA17_HOME (a JDK 17 with jlink and
+# its jmods, for gomem-jre:17-local), DOCKER_HOST (the engine; default: what
 # `engine.sh env` prints), GOMEM_DOCKER_CONTEXT (build context dir, default docker/target/jre-image),
 # GOMEM_JRE_MODULES (comma-separated modules to link).
 set -euo pipefail
@@ -35,20 +37,29 @@ export DOCKER_BUILDKIT=0      # the classic builder: FROM scratch, no frontend i
 say() { echo "$me: $*" >&2; }
 die() { echo "$me: ERROR: $*" >&2; exit 1; }
 
-if [ "$image" != "$local_image" ]; then
-  say "base image is $image, not the local $local_image: nothing to build (the tests use $image as it is)"
+jdk17_image="gomem-jre:17-local"
+if [ "$image" = "$jdk17_image" ]; then
+  jdk="${JAVA17_HOME:-}"; want=17; jdk_var=JAVA17_HOME
+elif [ "$image" = "$local_image" ]; then
+  jdk="${JAVA_HOME:-}"; want=25; jdk_var=JAVA_HOME
+else
+  say "base image is $image, not the local $local_image or $jdk17_image: nothing to build (the tests use $image as it is)"
   exit 0
 fi
 
 [ -x "$cli" ] || die "$cli (Debian's docker.io) is missing: run 'bash docker/engine.sh up' first"
 "$cli" info --format '{{.ServerVersion}}' >/dev/null 2>&1 \
   || die "no Docker engine answers at $DOCKER_HOST: run 'bash docker/engine.sh up' first"
-[ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/jlink" ] \
-  || die "JAVA_HOME must point to a JDK 25 with jlink (set JAVA_HOME to one)"
-jver="$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$JAVA_HOME/release" 2>/dev/null || true)"
-case "$jver" in 25*|2[6-9]*|[3-9][0-9]*) ;; *) die "JAVA_HOME=$JAVA_HOME is Java '$jver', need 25 or newer" ;; esac
+[ -n "$jdk" ] && [ -x "$jdk/bin/jlink" ] \
+  || die "$jdk_var must point to a JDK $want with jlink (set $jdk_var to one) to build $image"
+jver="$(sed -n 's/^JAVA_VERSION="\(.*\)"$/\1/p' "$jdk/release" 2>/dev/null || true)"
+if [ "$want" = 17 ]; then
+  case "$jver" in 17|17.*) ;; *) die "$jdk_var=$jdk is Java '$jver', need 17 for $image" ;; esac
+else
+  case "$jver" in 25*|2[6-9]*|[3-9][0-9]*) ;; *) die "$jdk_var=$jdk is Java '$jver', need 25 or newer" ;; esac
+fi
 
-key="$( { cat "$JAVA_HOME/release"; echo "$modules"; ldd --version 2>&1 | head -n 1; \
+key="$( { cat "$jdk/release"; echo "$modules"; ldd --version 2>&1 | head -n 1; \
           uname -m; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-32)"
 have="$("$cli" image inspect --format '{{index .Config.Labels "io.gomem.jre.key"}}' "$image" 2>/dev/null || true)"
 if [ "$have" = "$key" ]; then
@@ -57,11 +68,11 @@ if [ "$have" = "$key" ]; then
 fi
 
 start=$(date +%s)
-say "building $image: jlink $modules from $JAVA_HOME (Java $jver) into $ctx"
+say "building $image: jlink $modules from $jdk (Java $jver) into $ctx"
 rm -rf "$ctx"
 mkdir -p "$ctx/rootfs/opt/java" "$ctx/rootfs/tmp" "$ctx/rootfs/etc"
 jre="$ctx/rootfs/opt/java/openjdk"
-"$JAVA_HOME/bin/jlink" --add-modules "$modules" --output "$jre" \
+"$jdk/bin/jlink" --add-modules "$modules" --output "$jre" \
   --strip-debug --no-man-pages --no-header-files >/dev/null \
   || die "jlink failed"
 chmod 1777 "$ctx/rootfs/tmp"

@@ -98,12 +98,17 @@ final class GomemContainers {
      * network, the app jars in /app/lib, never pulling the image unless allowed.
      */
     static GenericContainer<?> container(long memory) throws IOException {
+        return container(IMAGE, memory);
+    }
+
+    /** As {@link #container(long)}, of {@code image} (e.g. the local JDK 17 image). */
+    static GenericContainer<?> container(String image, long memory) throws IOException {
         assumeEngine();
         if (!PULL) {
-            requireLocalImage();
+            requireLocalImage(image);
         }
         ImagePullPolicy pullPolicy = PULL ? PullPolicy.defaultPolicy() : name -> false;
-        GenericContainer<?> c = new GenericContainer<>(DockerImageName.parse(IMAGE))
+        GenericContainer<?> c = new GenericContainer<>(DockerImageName.parse(image))
                 .withImagePullPolicy(pullPolicy)
                 .withNetworkMode("none")
                 .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig()
@@ -152,12 +157,12 @@ final class GomemContainers {
         return new Run(info, c.getLogs(OutputType.STDOUT), c.getLogs(OutputType.STDERR), millis);
     }
 
-    static void requireLocalImage() {
+    static void requireLocalImage(String image) {
         DockerClient client = DockerClientFactory.instance().client();
         try {
-            client.inspectImageCmd(IMAGE).exec();
+            client.inspectImageCmd(image).exec();
         } catch (NotFoundException e) {
-            fail("image " + IMAGE + " is not on the engine and pulling is off (gomem.docker.pull=false): build it"
+            fail("image " + image + " is not on the engine and pulling is off (gomem.docker.pull=false): build it"
                     + " with 'bash docker/build-images.sh' (mvn verify does), or pass -Dgomem.docker.pull=true");
         }
     }

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.testcontainers.containers.GenericContainer;
@@ -36,7 +37,26 @@ class OsMemoryContainerIT {
     @Test
     @Timeout(150)
     void demoWalksEveryOsStateInsideA256MiBContainer() throws IOException {
-        try (GenericContainer<?> demo = GomemContainers.container(LIMIT)) {
+        walk(GomemContainers.IMAGE, null);
+    }
+
+    /**
+     * The same walk on a JDK 17 image ({@code gomem-jre:17-local}, built from {@code JAVA17_HOME}
+     * by build-images.sh): the jar's JDK 17 part, its JNI backend asking the kernel, inside the
+     * limit. Skipped when the build has no JDK 17 image to run ({@code gomem.docker.jdk17Image}
+     * unset: no JAVA17_HOME).
+     */
+    @Test
+    @Timeout(150)
+    void onAJdk17ImageTheDemoWalksEveryOsStateOnTheJniBackend() throws IOException {
+        String image = System.getProperty("gomem.docker.jdk17Image", "");
+        Assumptions.assumeFalse(image.isBlank(), "no JDK 17 image: set JAVA17_HOME to a JDK 17 (with its jmods) to build one");
+        walk(image, "Java 17 \\(.*\\), OS backend jni");
+    }
+
+    /** Runs the demo in a 256 MiB container of {@code image}; {@code expectJava}, if not null, matches its Java line. */
+    private static void walk(String image, String expectJava) throws IOException {
+        try (GenericContainer<?> demo = GomemContainers.container(image, LIMIT)) {
             // Exec form: the local image has no shell.
             demo.withCommand("java", "--enable-native-access=ALL-UNNAMED", "-Dgomem.debug=sys",
                     "-XshowSettings:system", "-cp", GomemContainers.classPath(), "io.gomem.demo.Demo");
@@ -53,6 +73,10 @@ class OsMemoryContainerIT {
             assertEquals(0L, info.getState().getExitCodeLong(), "demo exit code" + logs);
 
             assertTrue(out.contains("demo: all checks passed"), "demo did not report all checks passed" + logs);
+            if (expectJava != null) {
+                assertTrue(Pattern.compile("(?m)^demo: " + expectJava + "$").matcher(out).find(),
+                        "the demo's Java line does not match '" + expectJava + "'" + logs);
+            }
             for (String call : OS_CALLS) {
                 assertTrue(Pattern.compile("(?m)^gomem: " + call + "\\b").matcher(err).find(),
                         "no 'gomem: " + call + " ...' line on stderr (-Dgomem.debug=sys)" + logs);

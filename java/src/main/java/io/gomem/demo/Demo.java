@@ -31,6 +31,8 @@ public final class Demo {
         long touched = 16;
         long len = pages * PAGE;
         long limit = KernelView.cgroupMemoryLimit();
+        say("Java " + Runtime.version().feature() + " (" + System.getProperty("java.vm.name") + "), OS backend "
+                + OsMemory.backend());
         say("cgroup memory limit " + (limit < 0 ? "none" : limit));
         say("OS page size " + PAGE + " B, region " + pages + " pages, touching " + touched);
         boolean zeroPage = KernelView.readFaultMapsZeroPage();

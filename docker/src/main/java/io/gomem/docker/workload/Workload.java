@@ -1,10 +1,9 @@
 package io.gomem.docker.workload;
 
+import io.gomem.internal.RawMemory;
 import io.gomem.os.KernelView;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -26,8 +25,6 @@ final class Workload {
     static final long MiB = 1L << 20;
     /** The touch stride: one write per 4 KiB page makes every page of a range resident. */
     static final long TOUCH_STRIDE = 4 * KiB;
-    /** All of memory, for reads and writes at raw addresses (needs native access). */
-    static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     private final String scenario;
     private final Map<String, Object> report = new LinkedHashMap<>();
@@ -105,15 +102,15 @@ final class Workload {
             return;
         }
         for (long off = 0; off < size; off += stride) {
-            ALL.set(ValueLayout.JAVA_BYTE, addr + off, tag);
+            RawMemory.putByte(addr + off, tag);
         }
-        ALL.set(ValueLayout.JAVA_BYTE, addr + size - 1, tag);
+        RawMemory.putByte(addr + size - 1, tag);
     }
 
     /** True if the first and last bytes of [addr, addr+size) still hold {@code tag}. */
     static boolean tagged(long addr, long size, byte tag) {
-        return size <= 0 || (ALL.get(ValueLayout.JAVA_BYTE, addr) == tag
-                && ALL.get(ValueLayout.JAVA_BYTE, addr + size - 1) == tag);
+        return size <= 0 || (RawMemory.getByte(addr) == tag
+                && RawMemory.getByte(addr + size - 1) == tag);
     }
 
     static String mib(long bytes) {
