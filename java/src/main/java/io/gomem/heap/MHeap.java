@@ -114,7 +114,11 @@ public final class MHeap implements SpanSource {
         }
     }
 
-    /** {@code gomem.checkInvariants}: check the heap after every span freed (heap lock held). */
+    /**
+     * {@code gomem.checkInvariants}: check what each operation changed, in the hold that changed it
+     * (a span made or freed, a span's pages released or reused, a span faulted, the heap grown),
+     * and that the heap lock is held wherever the fields' comments say so.
+     */
     private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
 
     final OsMemory os;
@@ -275,7 +279,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void setSpans(long base, int npages, MSpan s) {
-        assert lock.isHeldByCurrentThread();
+        assertLocked();
         for (long p = base, end = base + ((long) npages << PAGE_SHIFT); p < end; ) {
             HeapArena a = arenaOf(p);
             int from = (int) ((p - a.base) >>> PAGE_SHIFT);
@@ -296,6 +300,7 @@ public final class MHeap implements SpanSource {
 
     /** Extends the flat spans table over a new reservation when it lies close above the first; lock held. */
     private void coverFlat(long base, long len) {
+        assertLocked();
         MSpan[] t = flat;
         if (t.length == 0 && flatBase == 0) {
             flatBase = base;
@@ -656,6 +661,7 @@ public final class MHeap implements SpanSource {
      * they are. No system call. Lock held.
      */
     private void freeReleasedSpanPages(MSpan s) {
+        assertLocked();
         int perPage = (int) (PAGE_SIZE / OsMemory.PAGE_SIZE);
         long pageBits = perPage == 64 ? -1L : (1L << perPage) - 1;
         long mask = s.releasedMask;
@@ -748,6 +754,7 @@ public final class MHeap implements SpanSource {
     }
 
     private MSpan newSpan() {
+        assertLocked();
         MSpan s = spanPool.poll();
         if (s == null) {
             return new MSpan();
@@ -782,6 +789,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void makeReady(long base, int npages) {
+        assertLocked();
         if (pageAlloc.lastScavengedPages() > 0) {
             long end = base + ((long) npages << PAGE_SHIFT);
             if (physPages > 1) {
@@ -824,6 +832,7 @@ public final class MHeap implements SpanSource {
      * chunk that is now dense (7/8 of its pages in use) is advised MADV_HUGEPAGE again.
      */
     private void hugeAdvice(long base) {
+        assertLocked();
         long c = base & -PageAlloc.CHUNK_BYTES;
         if (!sparseChunks.isEmpty() && sparseChunks.contains(c)
                 && pageAlloc.inUsePagesOfChunk(c) * 8 >= PageAlloc.CHUNK_PAGES * 7 && sparseChunks.remove(c)) {
@@ -864,9 +873,10 @@ public final class MHeap implements SpanSource {
     /**
      * Adds at least {@code npages} of mapped memory to the page allocator: from the current
      * arena's unmapped tail if it fits, else from a new reservation (and the old tail is mapped
-     * too, so nothing reserved goes unused). Lock held.
+     * too, so nothing reserved goes unused). Lock held (package-private for the check's test).
      */
-    private void grow(long npages) {
+    void grow(long npages) {
+        assertLocked();
         long need = ((npages << PAGE_SHIFT) + PageAlloc.CHUNK_BYTES - 1) & -PageAlloc.CHUNK_BYTES;
         long reservedNow = 0;
         if (curEnd - curBase < need) {
@@ -892,6 +902,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void mapChunks(long base, long len) {
+        assertLocked();
         os.sysMap(base, len);
         if (hugeAdvise) {
             os.sysHugePage(base, len);
@@ -899,10 +910,41 @@ public final class MHeap implements SpanSource {
         indexArenas(base, len);
         pageAlloc.grow(base, len);
         mappedBytes += len;
+        if (CHECK) {
+            checkGrownLocked(base, len);
+        }
+    }
+
+    /**
+     * With {@code gomem.checkInvariants}, after {@code [base, base + len)} was mapped into the
+     * heap (lock held): it is Prepared in the OS layer, grown in the page allocator, every page
+     * free and scavenged, with no span and an arena index; the page allocator's pages add up to
+     * the bytes mapped.
+     */
+    private void checkGrownLocked(long base, long len) {
+        assertLocked();
+        if (!os.isState(base, len, MemState.PREPARED)) {
+            throw new IllegalStateException("mheap: grown range [0x" + Long.toHexString(base) + ", +" + len + ") is not Prepared");
+        }
+        if (!pageAlloc.isGrown(base, len)) {
+            throw new IllegalStateException("mheap: grown range [0x" + Long.toHexString(base) + ", +" + len
+                    + ") is not in the page allocator");
+        }
+        for (long p = base; p < base + len; p += PAGE_SIZE) {
+            if (pageAlloc.isAllocated(p) || !pageAlloc.isScavenged(p) || arenaFor(p) == null || spanOf(p) != null) {
+                throw new IllegalStateException("mheap: grown page 0x" + Long.toHexString(p) + ": allocated "
+                        + pageAlloc.isAllocated(p) + ", scavenged " + pageAlloc.isScavenged(p) + ", span " + spanOf(p));
+            }
+        }
+        if (pageAlloc.totalPages() << PAGE_SHIFT != mappedBytes) {
+            throw new IllegalStateException("mheap: the page allocator holds " + pageAlloc.totalPages() + " pages, "
+                    + mappedBytes + " bytes are mapped");
+        }
     }
 
     /** Reserves len bytes (a multiple of the arena size) at a hint, else where the kernel likes. */
     private long reserve(long len) {
+        assertLocked();
         long hint = NEXT_HINT.getAndAdd(len);
         long base;
         if ((hint >>> 47) == 0) {
@@ -921,6 +963,7 @@ public final class MHeap implements SpanSource {
      * the OS refuses costs no Java heap. Lock held.
      */
     private void indexArenas(long base, long len) {
+        assertLocked();
         for (long a = base & -ARENA_BYTES; a < base + len; a += ARENA_BYTES) {
             long ai = a >>> ARENA_SHIFT;
             int i1 = (int) (ai >>> ARENA_L2_BITS);

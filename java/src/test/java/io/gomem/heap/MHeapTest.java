@@ -801,4 +801,63 @@ class MHeapTest {
         corrupt.accept(this);
         assertThrows(IllegalStateException.class, heap::checkInvariants, name);
     }
+
+    /** {@code gomem.checkInvariants}: the pom's check-invariants execution sets it; the checks below exist only then. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
+    /** {@code name}, and how to break the rule: the check must throw IllegalStateException mentioning {@code what}. */
+    static Stream<Arguments> brokenRules() {
+        long os4k = OsMemory.PAGE_SIZE;
+        return Stream.of(
+                Arguments.of("grow without the heap lock (refused before it reserves anything)", "mheap: the heap lock",
+                        (Consumer<MHeapTest>) t -> {
+                            try {
+                                t.heap.grow(1);
+                            } finally {
+                                assertEquals(0, t.heap.counters().reservedBytes(), "nothing reserved");
+                            }
+                        }),
+                Arguments.of("a span's OS page made Prepared behind the heap's back, seen after releaseSpanPages", "OS page",
+                        (Consumer<MHeapTest>) t -> {
+                            MSpan s = t.small(65);
+                            t.os.sysUnused(s.base + 3 * os4k, os4k);
+                            t.heap.releaseSpanPages(s, 1L);
+                        }),
+                Arguments.of("... after reuseSpanPages", "OS page", (Consumer<MHeapTest>) t -> {
+                    MSpan s = t.small(65);
+                    t.heap.releaseSpanPages(s, 1L);
+                    t.os.sysUnused(s.base + 3 * os4k, os4k);
+                    t.heap.reuseSpanPages(s);
+                }),
+                Arguments.of("a span's pages freed behind the heap's back, seen after faultSpan", "allocated false",
+                        (Consumer<MHeapTest>) t -> {
+                            MSpan big = t.heap.allocLarge(3 * PAGE, 1);
+                            t.heap.lock.lock();
+                            try {
+                                t.heap.pageAlloc.free(big.base, big.npages);
+                            } finally {
+                                t.heap.lock.unlock();
+                            }
+                            t.heap.faultSpan(big);
+                        }),
+                Arguments.of("the page allocator grown behind the heap's back, seen when the heap grows", "mapped",
+                        (Consumer<MHeapTest>) t -> {
+                            t.heap.lock.lock();
+                            try {
+                                t.heap.pageAlloc.grow(0x7e00_0000_0000L, CHUNK); // never mapped: no allocation may land there
+                            } finally {
+                                t.heap.lock.unlock();
+                            }
+                            t.heap.allocLarge(2 * CHUNK, 1); // larger than that chunk: the heap grows
+                        }));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("brokenRules")
+    void checkInvariantsAssertsTheLockAndChecksWhatEachOperationChanged(String name, String what, Consumer<MHeapTest> broken) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CHECK, "only with -Dgomem.checkInvariants=true");
+        org.junit.jupiter.api.Assumptions.assumeTrue(OsMemory.PAGE_SIZE < PAGE, "OS pages inside heap pages");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> broken.accept(this));
+        assertTrue(e.getMessage().contains(what), e.getMessage());
+    }
 }
