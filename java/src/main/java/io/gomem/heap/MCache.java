@@ -155,7 +155,7 @@ final class MCache extends MCacheOwnerPad {
         this.heap = heap;
         this.central = central;
         this.stats = stats;
-        this.shard = stats == null ? null : stats.newShard();
+        this.shard = stats == null ? null : stats.newShard(true);
         this.id = id;
         java.util.Arrays.fill(alloc, EMPTY);
     }
@@ -164,6 +164,9 @@ final class MCache extends MCacheOwnerPad {
         if (lease == 0 && LEASE.compareAndSet(this, 0, 1)) {
             if (CHECK) {
                 holder = Thread.currentThread();
+                if (shard != null) {
+                    shard.holder = holder;
+                }
             }
             return true;
         }
@@ -173,6 +176,9 @@ final class MCache extends MCacheOwnerPad {
     void release() {
         if (CHECK) {
             holder = null;
+            if (shard != null) {
+                shard.holder = null;
+            }
         }
         LEASE.setRelease(this, 0);
     }
@@ -184,6 +190,9 @@ final class MCache extends MCacheOwnerPad {
     void adoptLease() {
         if (CHECK) {
             holder = Thread.currentThread();
+            if (shard != null) {
+                shard.holder = holder;
+            }
         }
     }
 

@@ -17,17 +17,22 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <h2>Invariants</h2>
  * A span of this class is in exactly one place: cached by one MCache ({@code where == IN_CACHE}),
- * in {@link #partial} ({@code IN_PARTIAL}), or in the full list ({@code IN_FULL}, with
- * {@link MSpan#notifyCentral} armed so that its first free moves it back). {@link #spans} counts
- * the spans of this class in all three places.
+ * in {@link #partial} ({@code IN_PARTIAL}), in the full list ({@code IN_FULL}, with
+ * {@link MSpan#notifyCentral} armed so that its first free moves it back), or held out of both
+ * by {@link #releaseFreeOsPages} while the heap returns its free OS pages ({@code IN_RELEASE}).
+ * {@link #spans} counts the spans of this class in all four places. A span on the
+ * {@link #notified} queue is disarmed, and is armed again only after a drain took it off.
  *
  * <h2>Guards</h2>
  * {@link #lock} guards every field but {@link #notified} (CAS only) and the
  * {@code where/next/prev} fields of the spans here; {@link MSpan#notifiedNext} belongs to whoever
  * pushed the span until the drain, which holds the lock.
- * New spans are got from the heap after unlocking; sweepAll gives empty spans back, and
- * releasing a span's free OS pages takes the heap lock, inside this one: the lock order is
- * MCentral → heap → OS layer.
+ * No system call is made holding this lock: new spans are got from the heap after unlocking
+ * (and a span's released pages made Ready again, {@link SpanSource#reuseSpanPages}); a span's
+ * free OS pages are returned with the span held out of the sets and the lock dropped; sweepAll
+ * gives empty spans back to the heap under this lock (the heap lock inside it: the lock order
+ * is MCentral → heap → OS layer) only when their free makes no system call, and the others
+ * after unlocking.
  */
 final class MCentral {
     final int spanClass;
@@ -41,8 +46,14 @@ final class MCentral {
     private final ArrayDeque<MSpan> partial = new ArrayDeque<>();
     /** Guarded by lock. */
     private MSpan fullHead;
-    /** Guarded by lock: spans of this class anywhere (cached, partial, full). */
+    /** Guarded by lock: spans of this class anywhere (cached, partial, full, held out for a release). */
     private long spans;
+    /**
+     * Guarded by lock: wholly free spans a {@link #sweepAll} took out of the sets and gives back
+     * to the heap with the lock dropped; {@link #returned} is signalled when it reaches zero.
+     */
+    private int returning;
+    private final java.util.concurrent.locks.Condition returned = lock.newCondition();
     /** Where sweeps count the objects they reclaim (Go's frees, counted when swept). */
     private final MStats stats;
     /** {@code gomem.checkInvariants}: check this central after every change, and that its lock guards what it says. */
@@ -236,12 +247,19 @@ final class MCentral {
 
     /**
      * Sweeps every partial span and returns wholly free ones to the heap; returns spans released.
-     * The spans go back before the lock is given up (the lock order allows the heap lock inside
-     * this one): a releaseMemory that sweeps this class after a concurrent sweep (the background
-     * thread's) then finds every span it freed already in the page heap, to be returned to the OS.
+     * A span with no OS page released inside it goes back before the lock is given up (the lock
+     * order allows the heap lock inside this one; that free makes no system call). One with
+     * released pages goes back after: its free returns the rest of those heap pages to the OS
+     * ({@link MHeap#freeSpan(MSpan, MStats.Shard)}), and no OS call is made holding this lock.
+     * Such spans count in {@link #returning} until they are in the heap, and every sweepAll waits
+     * for that count to reach zero before it returns: a releaseMemory that sweeps this class after
+     * a concurrent sweep (the background thread's) then finds every span it freed already in the
+     * page heap, to be returned to the OS.
      */
     int sweepAll() {
         int freed = 0;
+        MSpan[] later = null;
+        int nlater = 0;
         lock.lock();
         try {
             drainNotified();
@@ -252,15 +270,39 @@ final class MCentral {
                 if (s.allocCount == 0) {
                     spans--;
                     freed++;
-                    heap.freeSpan(s);
+                    if (s.releasedMask == 0) {
+                        heap.freeSpan(s);
+                    } else {
+                        if (later == null || nlater == later.length) {
+                            later = later == null ? new MSpan[8] : java.util.Arrays.copyOf(later, 2 * nlater);
+                        }
+                        later[nlater++] = s;
+                    }
                 } else if (s.allocCount < s.nelems) {
                     partial.addLast(s);
                 } else {
                     addFull(s);
                 }
             }
+            returning += nlater;
         } finally {
             lock.unlock();
+        }
+        try {
+            giveBack(later, nlater);
+        } finally {
+            lock.lock();
+            try {
+                returning -= nlater;
+                if (returning == 0) {
+                    returned.signalAll();
+                }
+                while (returning > 0) {
+                    returned.awaitUninterruptibly(); // another sweep's spans on their way to the heap
+                }
+            } finally {
+                lock.unlock();
+            }
         }
         if (CHECK) {
             checkInvariants();
@@ -268,38 +310,116 @@ final class MCentral {
         return freed;
     }
 
+    /** Frees {@code n} spans no set holds any more to the heap (lock not held): every one, then the first exception. */
+    private void giveBack(MSpan[] spans, int n) {
+        RuntimeException failed = null;
+        for (int i = 0; i < n; i++) {
+            try {
+                heap.freeSpan(spans[i]);
+            } catch (RuntimeException e) {
+                if (failed == null) {
+                    failed = e;
+                } else {
+                    failed.addSuppressed(e);
+                }
+            }
+        }
+        if (failed != null) {
+            throw failed;
+        }
+    }
+
     /**
      * Returns to the OS every OS page of an uncached span of this class on which no object lies
      * (Go never does this: it returns only whole free spans; for small objects freed at random it
      * is what brings the footprint near the live bytes). Returns the bytes released.
+     *
+     * <p>No lock is held across the system calls: under the lock, each span with such pages is
+     * taken out of its set ({@link MSpan#IN_RELEASE}: no cache gets it, no sweep frees it, so its
+     * free slots stay free and its pages are no one else's); the heap returns its pages with
+     * neither lock held; then it goes back, one lock hold per span: to the full set (re-armed, so
+     * a free that came meanwhile moves it to partial) or to partial. A refill of this class
+     * meanwhile takes another span. Frees of its objects go on as ever (marks).
      */
     long releaseFreeOsPages(long osPageSize) {
         if (osPageSize > SizeClasses.PAGE_SIZE) {
             return 0; // a physical page larger than a heap page may straddle two spans: left to the scavenger
         }
-        long bytes = 0;
+        MSpan[] out;
+        long[] masks;
+        boolean[] wasFull;
+        int n = 0;
         lock.lock();
         try {
             drainNotified();
-            for (MSpan s : partial) {
-                bytes += releaseFreeOsPages(s, osPageSize);
-            }
+            int max = partial.size();
             for (MSpan s = fullHead; s != null; s = s.next) {
-                bytes += releaseFreeOsPages(s, osPageSize);
+                max++;
+            }
+            out = new MSpan[max];
+            masks = new long[max];
+            wasFull = new boolean[max];
+            for (java.util.Iterator<MSpan> it = partial.iterator(); it.hasNext(); ) {
+                MSpan s = it.next();
+                long fresh = s.freeOsPages(osPageSize) & ~s.releasedMask;
+                if (fresh != 0) {
+                    it.remove();
+                    s.where = MSpan.IN_RELEASE;
+                    out[n] = s;
+                    masks[n++] = fresh;
+                }
+            }
+            for (MSpan s = fullHead, next; s != null; s = next) {
+                next = s.next;
+                long fresh = s.freeOsPages(osPageSize) & ~s.releasedMask;
+                if (fresh != 0) {
+                    removeFull(s);
+                    s.where = MSpan.IN_RELEASE;
+                    out[n] = s;
+                    masks[n] = fresh;
+                    wasFull[n++] = true;
+                }
             }
         } finally {
             lock.unlock();
         }
+        long bytes = 0;
+        int i = 0;
+        try {
+            for (; i < n; i++) {
+                try {
+                    heap.releaseSpanPages(out[i], masks[i]);
+                    bytes += Long.bitCount(masks[i]) * osPageSize;
+                } finally {
+                    putBack(out[i], wasFull[i]);
+                }
+            }
+        } finally {
+            for (i++; i < n; i++) { // an OS call threw: the spans not yet released go back as they are
+                putBack(out[i], wasFull[i]);
+            }
+        }
         return bytes;
     }
 
-    private long releaseFreeOsPages(MSpan s, long osPageSize) {
-        long fresh = s.freeOsPages(osPageSize) & ~s.releasedMask;
-        if (fresh != 0) {
-            heap.releaseSpanPages(s, fresh);
-            return Long.bitCount(fresh) * osPageSize;
+    /**
+     * A span {@link #releaseFreeOsPages} held out goes back to the set it came from. The drain
+     * first: a full span a free queued while it was out must be off the queue before it is armed
+     * again (or a second free could push it while it is still there).
+     */
+    private void putBack(MSpan s, boolean full) {
+        lock.lock();
+        try {
+            drainNotified();
+            if (full) {
+                addFull(s);
+            } else {
+                s.where = MSpan.IN_PARTIAL;
+                partial.addLast(s);
+            }
+        } finally {
+            lock.unlock();
         }
-        return 0;
     }
 
     private void addFull(MSpan s) {
@@ -370,6 +490,11 @@ final class MCentral {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Whether the calling thread holds this central's lock (for assertions and tests). */
+    boolean isHeldByCurrentThread() {
+        return lock.isHeldByCurrentThread();
     }
 
     /** Takes this central's lock for a check that must see no sweep (see {@link Malloc}'s cross-check); lock order holds. */

@@ -58,7 +58,30 @@ import java.util.concurrent.locks.ReentrantLock;
  * concurrent set (the scavenger adds to it with the lock dropped). Span table reads are lock-free: entries are published
  * with release stores and read with acquire loads; a span's layout fields are written before it
  * is published. Lock order: MCentral → heap → OS layer (a central may call in holding its lock;
- * the heap never calls a central).
+ * the heap never calls a central). {@link #spanReleasedBytes} and a span's
+ * {@link MSpan#releasedMask}: the heap lock, written by whoever has the span.
+ *
+ * <h2>System calls and the heap lock</h2>
+ * Returning memory to the OS and taking it back never holds the heap lock across the system
+ * call: the scavenger's runs ({@link Scavenger}: claimed first), a span's free OS pages
+ * ({@link #releaseSpanPages}), the rest of a freed span's partly released heap pages
+ * ({@link #freeSpan(MSpan, MStats.Shard)}), a span's released pages made Ready again
+ * ({@link #reuseSpanPages}) and a faulted span ({@link #faultSpan}). The pages are the caller's
+ * (claimed in the page allocator, or in a span the caller has), and the call is announced to the
+ * scavenger ({@link Scavenger#beginOsCall}), so that the limit check, a reading of the counters,
+ * a check and the heap's release wait for it ({@link Scavenger#awaitClaims}); the figures change
+ * in the hold that retakes the lock. Those paths take the lock once: one that holds it more
+ * than once would keep it across the call (asserted under {@code gomem.checkInvariants}).
+ * Three calls stay under the lock, each for its reason: {@link #grow} (sysReserve, sysMap and
+ * the new chunks' huge-page advice), as in Go, whose {@code mheap.grow} maps with the heap lock
+ * held: the arena cursor and the page allocator's growth move with the mapping, and mapping with
+ * the lock dropped would let every allocation that finds no free page grow the heap again while
+ * the first maps; {@link #makeReady} (sysUsed of the scavenged pages a new span takes), which
+ * makes no system call unless {@code gomem.sysUnused=harddecommit}, and which, with physical
+ * pages larger than the heap page, also makes Ready free pages sharing a physical page with the
+ * span, that only the lock keeps from being allocated or claimed meanwhile; and
+ * {@link #hugeAdvice} (advice, {@code gomem.hugePages=advise} only). {@link #releaseAll}'s
+ * munmap runs at close, with no operation in flight.
  */
 public final class MHeap implements SpanSource {
     static final int PAGE_SHIFT = SizeClasses.PAGE_SHIFT;
@@ -91,7 +114,11 @@ public final class MHeap implements SpanSource {
         }
     }
 
-    /** {@code gomem.checkInvariants}: check the heap after every span freed (heap lock held). */
+    /**
+     * {@code gomem.checkInvariants}: check what each operation changed, in the hold that changed it
+     * (a span made or freed, a span's pages released or reused, a span faulted, the heap grown),
+     * and that the heap lock is held wherever the fields' comments say so.
+     */
     private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
 
     final OsMemory os;
@@ -252,7 +279,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void setSpans(long base, int npages, MSpan s) {
-        assert lock.isHeldByCurrentThread();
+        assertLocked();
         for (long p = base, end = base + ((long) npages << PAGE_SHIFT); p < end; ) {
             HeapArena a = arenaOf(p);
             int from = (int) ((p - a.base) >>> PAGE_SHIFT);
@@ -273,6 +300,7 @@ public final class MHeap implements SpanSource {
 
     /** Extends the flat spans table over a new reservation when it lies close above the first; lock held. */
     private void coverFlat(long base, long len) {
+        assertLocked();
         MSpan[] t = flat;
         if (t.length == 0 && flatBase == 0) {
             flatBase = base;
@@ -371,14 +399,77 @@ public final class MHeap implements SpanSource {
         freeSpan(s, null);
     }
 
-    /** {@link #freeSpan(MSpan)}, counting a large object's free in {@code shard} (the caller's P's, its lease held) if not null. */
+    /**
+     * {@link #freeSpan(MSpan)}, counting a large object's free in {@code shard} (the caller's P's,
+     * its lease held) if not null. A span some of whose OS pages were released while in use
+     * first has the other OS pages of those heap pages released, with the heap lock dropped for
+     * the calls ({@link #releaseUnlocked}): the span is the caller's, its pages still allocated,
+     * so nobody else touches them meanwhile; then it is freed in the same hold that retakes the lock.
+     */
     void freeSpan(MSpan s, MStats.Shard shard) {
+        long rest = s.releasedMask == 0 ? 0 : readyInReleasedPages(s.releasedMask, s.npages);
         lock.lock();
         try {
+            if (rest != 0 && !released && !releaseUnlocked(s, rest)) {
+                return; // the scavenger stopped: the heap is being released, its pages with it
+            }
             freeSpanLocked(s, true, shard);
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * The OS pages of a span's heap pages that have some OS page released ({@code mask}) but are
+     * not released themselves: what must go to the OS before those heap pages go back scavenged.
+     */
+    private static long readyInReleasedPages(long mask, int npages) {
+        int perPage = (int) (PAGE_SIZE / OsMemory.PAGE_SIZE);
+        long pageBits = perPage >= 64 ? -1L : (1L << perPage) - 1;
+        long rest = 0;
+        for (int p = 0; p < npages && p * perPage < 64; p++) {
+            long bits = (mask >>> (p * perPage)) & pageBits;
+            if (bits != 0) {
+                rest |= (~bits & pageBits) << (p * perPage);
+            }
+        }
+        return rest;
+    }
+
+    /**
+     * Returns the OS pages in {@code mask} of span {@code s} (the caller's: no other thread
+     * touches them) to the OS with the heap lock dropped: announced to the scavenger
+     * ({@link Scavenger#beginOsCall}) so that a reading of the counters, a limit check and the
+     * heap's release wait for it; {@link MSpan#releasedMask} and {@link #spanReleasedBytes}
+     * take the pages that went, in the hold that retakes the lock. Heap lock held once on entry
+     * and on return (also when the OS call throws). False, with nothing done, if the scavenger
+     * is stopped (the heap is being released).
+     */
+    private boolean releaseUnlocked(MSpan s, long mask) {
+        assertLocked();
+        if (!scavenger.beginOsCall()) {
+            return false;
+        }
+        unlockForOsCall();
+        long done = 0;
+        try {
+            for (long m = mask; m != 0; ) {
+                int first = Long.numberOfTrailingZeros(m);
+                int run = Long.numberOfTrailingZeros(~(m >>> first));
+                if (hugeAdvise) {
+                    markSparse(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                }
+                os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                done |= runBits(first, run);
+                m &= ~runBits(first, run);
+            }
+        } finally {
+            lock.lock();
+            s.releasedMask |= done;
+            spanReleasedBytes += Long.bitCount(done) * OsMemory.PAGE_SIZE;
+            scavenger.endOsCall();
+        }
+        return true;
     }
 
     /**
@@ -391,17 +482,30 @@ public final class MHeap implements SpanSource {
     void faultSpan(MSpan s) {
         lock.lock();
         try {
-            if (released) {
-                return;
+            if (released || !scavenger.beginOsCall()) {
+                return; // the heap is released (or being released): its pages go anyway
             }
-            stats.countLargeSpan(null, -1, s.elemSize, s.npages);
-            if (s.releasedMask != 0) {
-                spanReleasedBytes -= Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE;
-                s.releasedMask = 0;
+            // The span is the freer's (its object's free won the CAS): its pages stay allocated and
+            // mapped to it while the lock is dropped for the call, so nobody else touches them.
+            unlockForOsCall();
+            boolean ok = false;
+            try {
+                os.sysFault(s.base, (long) s.npages << PAGE_SHIFT);
+                ok = true;
+            } finally {
+                lock.lock();
+                if (ok) {
+                    stats.countLargeSpan(null, -1, s.elemSize, s.npages);
+                    spanReleasedBytes -= Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE; // none: only small spans release
+                    s.releasedMask = 0;
+                    s.state = MSpan.STATE_FAULTED;
+                    faultedPages += s.npages;
+                }
+                scavenger.endOsCall();
             }
-            os.sysFault(s.base, (long) s.npages << PAGE_SHIFT);
-            s.state = MSpan.STATE_FAULTED;
-            faultedPages += s.npages;
+            if (CHECK) {
+                checkFaultedLocked(s);
+            }
         } finally {
             lock.unlock();
         }
@@ -421,8 +525,13 @@ public final class MHeap implements SpanSource {
     }
 
     private void freeSpanLocked(MSpan s, boolean countObject, MStats.Shard shard) {
+        assertLocked();
         if (released) {
             return; // a free that raced with close: the pages are gone already
+        }
+        if (s.releasedMask != 0 && readyInReleasedPages(s.releasedMask, s.npages) != 0) {
+            throw new IllegalStateException("mheap: freeing " + s + " with Ready OS pages beside released ones (mask 0x"
+                    + Long.toHexString(s.releasedMask) + "): they go to the OS, with the lock dropped, before the free");
         }
         if (s.state == MSpan.STATE_LARGE && countObject) {
             stats.countLargeSpan(shard, -1, s.elemSize, s.npages);
@@ -454,6 +563,51 @@ public final class MHeap implements SpanSource {
         }
         if (CHECK) {
             checkSpanLocked(s, s.base, s.npages, false);
+        }
+    }
+
+    /**
+     * Drops the heap lock for an OS call announced to the scavenger. Held more than once, it would
+     * stay held across the call: refused under {@link #CHECK}.
+     */
+    private void unlockForOsCall() {
+        if (CHECK && lock.getHoldCount() != 1) {
+            throw new IllegalStateException("mheap: the heap lock is dropped for an OS call, but "
+                    + Thread.currentThread() + " holds it " + lock.getHoldCount() + " times");
+        }
+        lock.unlock();
+    }
+
+    /** With {@link #CHECK}: the caller holds the heap lock, as the field comments require. */
+    private void assertLocked() {
+        if (CHECK && !lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("mheap: the heap lock is not held by " + Thread.currentThread());
+        }
+    }
+
+    /**
+     * With {@code gomem.checkInvariants}, after a span is faulted (heap lock held): its pages are
+     * Reserved, still allocated in the page allocator and mapped to it; the count of faulted pages
+     * covers them.
+     */
+    private void checkFaultedLocked(MSpan s) {
+        assertLocked();
+        if (s.state != MSpan.STATE_FAULTED) {
+            return; // the OS call failed: the span is as it was
+        }
+        for (int i = 0; i < s.npages; i++) {
+            long addr = s.base + ((long) i << PAGE_SHIFT);
+            if (spanOf(addr) != s || !pageAlloc.isAllocated(addr)) {
+                throw new IllegalStateException("faulted " + s + ": page 0x" + Long.toHexString(addr) + " maps to "
+                        + spanOf(addr) + ", allocated " + pageAlloc.isAllocated(addr));
+            }
+        }
+        if (!os.isState(s.base, (long) s.npages << PAGE_SHIFT, MemState.RESERVED)) {
+            throw new IllegalStateException("faulted " + s + " is not Reserved in the OS layer");
+        }
+        if (faultedPages < s.npages || faultedPages > pageAlloc.inUsePages()) {
+            throw new IllegalStateException("mheap: faulted pages " + faultedPages + " (span of " + s.npages
+                    + ", pages in use " + pageAlloc.inUsePages() + ")");
         }
     }
 
@@ -502,10 +656,12 @@ public final class MHeap implements SpanSource {
     /**
      * Frees the pages of a span some of whose OS pages were released while it was in use, without
      * making any page Ready (a free must not pass the limits): each heap page with a released OS
-     * page has its other OS pages released too, and goes back to the page allocator scavenged;
-     * the other pages go back as they are. Lock held.
+     * page goes back to the page allocator scavenged (its other OS pages were released before,
+     * with the lock dropped: {@link #freeSpan(MSpan, MStats.Shard)}); the other pages go back as
+     * they are. No system call. Lock held.
      */
     private void freeReleasedSpanPages(MSpan s) {
+        assertLocked();
         int perPage = (int) (PAGE_SIZE / OsMemory.PAGE_SIZE);
         long pageBits = perPage == 64 ? -1L : (1L << perPage) - 1;
         long mask = s.releasedMask;
@@ -517,8 +673,6 @@ public final class MHeap implements SpanSource {
             }
             long base = s.base + ((long) p << PAGE_SHIFT);
             if (scavenged) {
-                long ready = ~mask & runBits(p * perPage, (q - p) * perPage);
-                forEachRun(ready, (first, run) -> os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE));
                 spanReleasedBytes -= Long.bitCount(mask & runBits(p * perPage, (q - p) * perPage)) * OsMemory.PAGE_SIZE;
                 pageAlloc.freeScavenged(base, q - p);
             } else {
@@ -530,84 +684,68 @@ public final class MHeap implements SpanSource {
     }
 
     /**
-     * Returns the OS pages in {@code mask} of an uncached in-use span to the OS. The heap lock is
-     * not held across the system calls: the span's slots are its central's (whose lock the caller
-     * holds), its pages are no one else's, and the call is announced to the scavenger so that a
-     * reading of the counters waits for it.
+     * Returns the OS pages in {@code mask} of an in-use span that no cache holds to the OS. The
+     * heap lock is not held across the system calls ({@link #releaseUnlocked}): the span's slots
+     * are its central's, which holds it out of its sets meanwhile (neither lock held: see
+     * {@link MCentral#releaseFreeOsPages}), so its pages are no one else's.
      */
     @Override
     public void releaseSpanPages(MSpan s, long mask) {
-        long fresh;
         lock.lock();
         try {
             if (released || s.state != MSpan.STATE_SMALL) {
                 return;
             }
-            fresh = mask & ~s.releasedMask;
-            if (fresh == 0 || !scavenger.beginOsCall()) {
-                return;
+            long fresh = mask & ~s.releasedMask;
+            if (fresh != 0 && releaseUnlocked(s, fresh) && CHECK) {
+                checkSpanLocked(s, s.base, s.npages, true);
             }
         } finally {
             lock.unlock();
-        }
-        long done = 0;
-        try {
-            for (long m = fresh; m != 0; ) {
-                int first = Long.numberOfTrailingZeros(m);
-                int run = Long.numberOfTrailingZeros(~(m >>> first));
-                if (hugeAdvise) {
-                    markSparse(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
-                }
-                os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
-                done |= runBits(first, run);
-                m &= ~runBits(first, run);
-            }
-        } finally {
-            lock.lock();
-            try {
-                s.releasedMask |= done;
-                spanReleasedBytes += Long.bitCount(done) * OsMemory.PAGE_SIZE;
-                scavenger.endOsCall();
-            } finally {
-                lock.unlock();
-            }
         }
     }
 
     /**
      * Makes a span's released OS pages Ready again before a cache uses it, within the limits
-     * (like every path that makes pages Ready): throws the hard limit's error with nothing changed.
+     * (like every path that makes pages Ready): throws the hard limit's error with nothing
+     * changed. The span is the calling cache's: the room is made ({@link Scavenger#makeRoom},
+     * which may drop the lock for its own OS calls), then the pages are made Ready with the lock
+     * dropped, announced to the scavenger so that the next limit check (which waits for it)
+     * counts them.
      */
     @Override
     public void reuseSpanPages(MSpan s) {
         lock.lock();
         try {
             if (released) {
-                throw new IllegalStateException("heap is closed: no allocation or free after close()");
+                throw Procs.closedException();
             }
             scavenger.makeRoom(Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE);
-            forEachRun(s.releasedMask, (first, run) -> {
-                os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
-                spanReleasedBytes -= run * OsMemory.PAGE_SIZE;
-            });
-            s.releasedMask = 0;
+            if (released || !scavenger.beginOsCall()) {
+                throw Procs.closedException();
+            }
+            long mask = s.releasedMask;
+            unlockForOsCall();
+            long done = 0;
+            try {
+                for (long m = mask; m != 0; ) {
+                    int first = Long.numberOfTrailingZeros(m);
+                    int run = Long.numberOfTrailingZeros(~(m >>> first));
+                    os.sysUsed(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                    done |= runBits(first, run);
+                    m &= ~runBits(first, run);
+                }
+            } finally {
+                lock.lock();
+                s.releasedMask &= ~done;
+                spanReleasedBytes -= Long.bitCount(done) * OsMemory.PAGE_SIZE;
+                scavenger.endOsCall();
+            }
+            if (CHECK) {
+                checkSpanLocked(s, s.base, s.npages, true);
+            }
         } finally {
             lock.unlock();
-        }
-    }
-
-    /** A run of set bits: the index of its first bit and its length. */
-    private interface RunAction {
-        void run(int first, int length);
-    }
-
-    /** Calls {@code action} for each maximal run of set bits in {@code mask}, lowest first. */
-    private static void forEachRun(long mask, RunAction action) {
-        while (mask != 0) {
-            int first = Long.numberOfTrailingZeros(mask);
-            int run = Long.numberOfTrailingZeros(~(mask >>> first));
-            action.run(first, run);
-            mask &= ~runBits(first, run);
         }
     }
 
@@ -616,6 +754,7 @@ public final class MHeap implements SpanSource {
     }
 
     private MSpan newSpan() {
+        assertLocked();
         MSpan s = spanPool.poll();
         if (s == null) {
             return new MSpan();
@@ -624,12 +763,19 @@ public final class MHeap implements SpanSource {
         return s;
     }
 
-    /** npages contiguous free pages, growing the heap if needed; lock held. */
+    /**
+     * npages contiguous free pages, growing the heap if needed; lock held (once: making room under
+     * the limits may drop it for the scavenger's OS calls, so nothing is read before that).
+     */
     private long allocPages(int npages) {
+        assertLocked();
         if (released) {
-            throw new IllegalStateException("heap is closed: no allocation or free after close()");
+            throw Procs.closedException();
         }
         scavenger.makeRoom((long) npages << PAGE_SHIFT);
+        if (released || scavenger.isStopped()) {
+            throw Procs.closedException(); // released while the lock was dropped
+        }
         long base = pageAlloc.alloc(npages);
         if (base == 0) {
             grow(npages);
@@ -643,6 +789,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void makeReady(long base, int npages) {
+        assertLocked();
         if (pageAlloc.lastScavengedPages() > 0) {
             long end = base + ((long) npages << PAGE_SHIFT);
             if (physPages > 1) {
@@ -685,6 +832,7 @@ public final class MHeap implements SpanSource {
      * chunk that is now dense (7/8 of its pages in use) is advised MADV_HUGEPAGE again.
      */
     private void hugeAdvice(long base) {
+        assertLocked();
         long c = base & -PageAlloc.CHUNK_BYTES;
         if (!sparseChunks.isEmpty() && sparseChunks.contains(c)
                 && pageAlloc.inUsePagesOfChunk(c) * 8 >= PageAlloc.CHUNK_PAGES * 7 && sparseChunks.remove(c)) {
@@ -725,9 +873,10 @@ public final class MHeap implements SpanSource {
     /**
      * Adds at least {@code npages} of mapped memory to the page allocator: from the current
      * arena's unmapped tail if it fits, else from a new reservation (and the old tail is mapped
-     * too, so nothing reserved goes unused). Lock held.
+     * too, so nothing reserved goes unused). Lock held (package-private for the check's test).
      */
-    private void grow(long npages) {
+    void grow(long npages) {
+        assertLocked();
         long need = ((npages << PAGE_SHIFT) + PageAlloc.CHUNK_BYTES - 1) & -PageAlloc.CHUNK_BYTES;
         long reservedNow = 0;
         if (curEnd - curBase < need) {
@@ -753,6 +902,7 @@ public final class MHeap implements SpanSource {
     }
 
     private void mapChunks(long base, long len) {
+        assertLocked();
         os.sysMap(base, len);
         if (hugeAdvise) {
             os.sysHugePage(base, len);
@@ -760,10 +910,41 @@ public final class MHeap implements SpanSource {
         indexArenas(base, len);
         pageAlloc.grow(base, len);
         mappedBytes += len;
+        if (CHECK) {
+            checkGrownLocked(base, len);
+        }
+    }
+
+    /**
+     * With {@code gomem.checkInvariants}, after {@code [base, base + len)} was mapped into the
+     * heap (lock held): it is Prepared in the OS layer, grown in the page allocator, every page
+     * free and scavenged, with no span and an arena index; the page allocator's pages add up to
+     * the bytes mapped.
+     */
+    private void checkGrownLocked(long base, long len) {
+        assertLocked();
+        if (!os.isState(base, len, MemState.PREPARED)) {
+            throw new IllegalStateException("mheap: grown range [0x" + Long.toHexString(base) + ", +" + len + ") is not Prepared");
+        }
+        if (!pageAlloc.isGrown(base, len)) {
+            throw new IllegalStateException("mheap: grown range [0x" + Long.toHexString(base) + ", +" + len
+                    + ") is not in the page allocator");
+        }
+        for (long p = base; p < base + len; p += PAGE_SIZE) {
+            if (pageAlloc.isAllocated(p) || !pageAlloc.isScavenged(p) || arenaFor(p) == null || spanOf(p) != null) {
+                throw new IllegalStateException("mheap: grown page 0x" + Long.toHexString(p) + ": allocated "
+                        + pageAlloc.isAllocated(p) + ", scavenged " + pageAlloc.isScavenged(p) + ", span " + spanOf(p));
+            }
+        }
+        if (pageAlloc.totalPages() << PAGE_SHIFT != mappedBytes) {
+            throw new IllegalStateException("mheap: the page allocator holds " + pageAlloc.totalPages() + " pages, "
+                    + mappedBytes + " bytes are mapped");
+        }
     }
 
     /** Reserves len bytes (a multiple of the arena size) at a hint, else where the kernel likes. */
     private long reserve(long len) {
+        assertLocked();
         long hint = NEXT_HINT.getAndAdd(len);
         long base;
         if ((hint >>> 47) == 0) {
@@ -782,6 +963,7 @@ public final class MHeap implements SpanSource {
      * the OS refuses costs no Java heap. Lock held.
      */
     private void indexArenas(long base, long len) {
+        assertLocked();
         for (long a = base & -ARENA_BYTES; a < base + len; a += ARENA_BYTES) {
             long ai = a >>> ARENA_SHIFT;
             int i1 = (int) (ai >>> ARENA_L2_BITS);

@@ -79,10 +79,14 @@ final class MSpan {
     /** {@link #largeState}: a closed arena's chunk, quarantined (gomem.debug=arenafault). */
     static final int LARGE_QUARANTINED = 3;
 
-    /** Where a small span is, for its MCentral: cached by an MCache, or in its partial or full set. */
+    /**
+     * Where a small span is, for its MCentral: cached by an MCache, in its partial or full set, or
+     * held out of both by the central while the heap returns its free OS pages ({@link MCentral#releaseFreeOsPages}).
+     */
     static final int IN_CACHE = 0;
     static final int IN_PARTIAL = 1;
     static final int IN_FULL = 2;
+    static final int IN_RELEASE = 3;
 
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle FREE_INDEX;
@@ -178,9 +182,11 @@ final class MSpan {
 
     /**
      * OS pages of this in-use span returned to the OS while no object was on them (bit k = the
-     * k-th OS page from {@link #base}). Written with both the MCentral lock and the heap lock
-     * held (or by the heap alone when the span is freed); such pages are Prepared, and are made
-     * Ready again before the span is cached or freed.
+     * k-th OS page from {@link #base}). Written under the heap lock by whoever has the span: its
+     * central, holding it out of its sets ({@link MCentral#releaseFreeOsPages}), the cache about
+     * to use it, or the heap freeing it; the OS calls themselves run with neither lock held. Such
+     * pages are Prepared, and are made Ready again before the span is cached; a freed span's
+     * heap pages with any released OS page go back to the heap wholly released.
      */
     long releasedMask;
 

@@ -54,7 +54,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #deltas}: atomic adds inside a section; cleared by the reader under {@link #readLock}
  * (the set is then idle). {@link #gen}: volatile, written under {@link #readLock}.
  * {@link #writers}: atomic. {@link #totals}: {@link #readLock}. A shard's sets: its P's lease
- * holder inside a section; folded and cleared by a cut once its sequence number is even.
+ * holder inside a section; folded and cleared by a cut once its sequence number is even. Under
+ * {@code gomem.checkInvariants} each of these is asserted where it is written.
  */
 final class MStats {
     static final int NSC = SizeClasses.NUM_SPAN_CLASSES + 1;
@@ -89,6 +90,14 @@ final class MStats {
     private final ReentrantLock readLock = new ReentrantLock();
     private final long[] totals = new long[N];
     /**
+     * {@code gomem.checkInvariants}: assert the guards the comment names: {@link #totals} under
+     * {@link #readLock}; adds only inside a section (the shared sets: the sections this thread
+     * has open, per set, in {@link #OPEN}; a shard: its sequence number, and its P's lease).
+     */
+    private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+    /** With {@link #CHECK} only: sections of the shared sets the current thread has open, per set. */
+    private static final ThreadLocal<int[]> OPEN = CHECK ? ThreadLocal.withInitial(() -> new int[2]) : null;
+    /**
      * The Ps' own shards ({@link #newShard}): registered when a P is made (with the heap, when a
      * P slot is added, when a held P is made), read by cuts. A cut reads this after its flip, so a
      * shard it does not see was registered after the flip, and its first section reads the new
@@ -116,19 +125,56 @@ final class MStats {
         private volatile int seq;
         /** The set the open section adds to (the lease holder's). */
         private int g;
+        /**
+         * With {@link #CHECK} only: whether a P's lease guards this shard (a cache's: see
+         * {@link #newShard(boolean)}), and who holds that lease now (kept by {@link MCache}'s lease).
+         */
+        private final boolean leased;
+        Thread holder;
         private long pad8, pad9, pad10, pad11, pad12, pad13, pad14, pad15;
 
+        Shard(boolean leased) {
+            this.leased = leased;
+        }
+
         void begin() {
+            if (CHECK) {
+                assertHolder();
+                if ((seq & 1) != 0) {
+                    throw new IllegalStateException("mstats: a section opened inside another of the same shard");
+                }
+            }
             seq = seq + 1; // volatile store: ordered before the read of gen below
             g = gen;
         }
 
         void add(int i, long v) {
+            if (CHECK) {
+                assertInSection();
+            }
             d[g][i] += v;
         }
 
         void end() {
+            if (CHECK) {
+                assertInSection();
+            }
             SEQ.setRelease(this, seq + 1);
+        }
+
+        /** With {@link #CHECK}: the sets are written by the lease holder, inside a section. */
+        private void assertInSection() {
+            assertHolder();
+            if ((seq & 1) == 0) {
+                throw new IllegalStateException("mstats: a P shard written outside a section by " + Thread.currentThread());
+            }
+        }
+
+        private void assertHolder() {
+            if (leased && holder != Thread.currentThread()) {
+                throw new IllegalStateException("mstats: a P shard written by " + Thread.currentThread()
+                        + " without its P's lease (held by " + holder + ")");
+            }
         }
     }
 
@@ -142,9 +188,17 @@ final class MStats {
         }
     }
 
-    /** A new P's shard; a cut may run meanwhile (see {@link #shards}). */
-    synchronized Shard newShard() {
-        Shard sh = new Shard();
+    /** A new shard with no lease to check (see {@link #newShard(boolean)}). */
+    Shard newShard() {
+        return newShard(false);
+    }
+
+    /**
+     * A new shard; a cut may run meanwhile (see {@link #shards}). A P's is {@code leased}: under
+     * {@link #CHECK} only its lease holder may write it (its {@link MCache} keeps {@link Shard#holder}).
+     */
+    synchronized Shard newShard(boolean leased) {
+        Shard sh = new Shard(leased);
         Shard[] a = java.util.Arrays.copyOf(shards, shards.length + 1);
         a[a.length - 1] = sh;
         shards = a;
@@ -167,6 +221,9 @@ final class MStats {
             int g = gen;
             INTS.getAndAdd(writers, g * PAD, 1);
             if (gen == g) {
+                if (CHECK) {
+                    OPEN.get()[g]++;
+                }
                 return g;
             }
             INTS.getAndAdd(writers, g * PAD, -1); // a reader flipped meanwhile: write to the new set
@@ -175,10 +232,19 @@ final class MStats {
 
     /** Adds {@code v} to counter {@code i} of set {@code g} (inside a section). */
     void add(int g, int i, long v) {
+        if (CHECK && OPEN.get()[g] <= 0) {
+            throw new IllegalStateException("mstats: counter " + i + " of set " + g + " written outside a section by "
+                    + Thread.currentThread());
+        }
         LONGS.getAndAdd(deltas[g], i, v);
     }
 
     void end(int g) {
+        if (CHECK && --OPEN.get()[g] < 0) {
+            OPEN.get()[g] = 0;
+            throw new IllegalStateException("mstats: a section of set " + g + " ended that " + Thread.currentThread()
+                    + " did not open");
+        }
         INTS.getAndAdd(writers, g * PAD, -1);
     }
 
@@ -244,6 +310,9 @@ final class MStats {
 
     /** Adds set {@code d} to the totals and clears it (readLock held; no writer is in it). */
     private void fold(long[] d) {
+        if (CHECK && !readLock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("mstats: the totals folded without the read lock by " + Thread.currentThread());
+        }
         for (int i = 0; i < N; i++) {
             totals[i] += d[i];
             d[i] = 0;

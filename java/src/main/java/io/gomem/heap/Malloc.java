@@ -614,8 +614,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     /**
      * Flushes every P's cache, sweeps every span class and returns every free page to the OS
      * (Go's {@code debug.FreeOSMemory}). The caches are flushed and the classes swept with the
-     * world stopped; the pages go back after it restarts, with the heap lock dropped for each
-     * system call, so allocation runs meanwhile. Returns the bytes released.
+     * world stopped; the pages go back after it restarts, with neither the heap lock nor a
+     * central lock held across any system call, so allocation runs meanwhile. Returns the bytes
+     * released.
      */
     @Override
     public long releaseMemory() {

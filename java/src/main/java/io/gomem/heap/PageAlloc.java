@@ -90,8 +90,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * so that the heap can make them Ready again. The scavenger support walks from high addresses
  * down: {@link #scavenge} (callback under the lock) or the {@link #scavengeClaim} /
  * {@link #scavengeComplete} pair, which lets the caller drop the lock while the OS call runs, as Go
- * does (the {@link Scavenger}'s background cycle and release-all; the limit's synchronous
- * release uses the callback).
+ * does (every path of the {@link Scavenger}: the background cycle, release-all and the limit's
+ * synchronous release; the callback is for tests and tools that hold the lock throughout).
  */
 public final class PageAlloc {
 

@@ -83,7 +83,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #poller}: volatile, the {@link #waitLock} holder's. {@link #caches}, {@link #slots},
  * {@link #stopped}: volatile, each version immutable, replaced only by {@link #grow} under
  * {@link #stwLock} (caches first, so a reader of slots then caches sees every id it indexes); each
- * cache's fields belong to its lease holder (see {@link MCache}).
+ * cache's fields belong to its lease holder (see {@link MCache}). Under
+ * {@code gomem.checkInvariants} the methods that need {@link #stwLock} assert that their caller
+ * holds it, and the tables are checked after every change ({@link #checkLocked}).
  */
 final class Procs {
     /**
@@ -122,6 +124,11 @@ final class Procs {
 
     /** One stop-the-world at a time (close is one); parks its waiters. */
     private final ReentrantLock stwLock = new ReentrantLock();
+    /**
+     * {@code gomem.checkInvariants}: assert that {@link #stwLock} is held where the fields'
+     * comments say so, and check the P tables after every change of them.
+     */
+    private static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
     /**
      * Threads that found no free P queue on this lock, parked; its holder alone polls for a P
      * ({@link #leaseWait}), and {@link #poller} names it so that a stop-the-world ending can wake it.
@@ -225,9 +232,56 @@ final class Procs {
         }
     }
 
-    private void setPicks(MCache[] t) {
+    /** Points the fast path's table at {@code t}: the stop-the-world's, {@link #stwLock} held. */
+    void setPicks(MCache[] t) {
+        assertStw();
         picks = t;
         reader.publishPicks(t);
+    }
+
+    /** With {@link #CHECK}: the caller holds {@link #stwLock}, as the field comments require. */
+    private void assertStw() {
+        if (CHECK && !stwLock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("procs: stwLock is not held by " + Thread.currentThread());
+        }
+    }
+
+    /**
+     * With {@link #CHECK}, after the P tables or the held Ps change ({@link #stwLock} held): the
+     * P slots are numbered in order and every slot entry is one of them; {@link #picks} is
+     * {@link #slots} or {@link #stopped}; the open scopes know their index; every held-P cache
+     * made is open or spare.
+     */
+    private void checkLocked() {
+        assertStw();
+        MCache[] cs = caches;
+        MCache[] sl = slots;
+        for (int i = 0; i < cs.length; i++) {
+            check(cs[i].id == i, "P slot " + i + " has id " + cs[i].id);
+        }
+        check(Integer.bitCount(sl.length) == 1 && sl.length >= cs.length && stopped.length == sl.length,
+                "slots table of " + sl.length + " for " + cs.length + " Ps (stopped: " + stopped.length + ")");
+        for (MCache c : sl) {
+            check(c.id >= 0 && c.id < cs.length && cs[c.id] == c, "a slot entry is not a P slot: " + c.id);
+        }
+        check(picks == sl || picks == stopped, "the fast path's table is neither the slots nor the stopped table");
+        check(nOpen >= 0 && nOpen <= open.length, "open scopes " + nOpen + " of " + open.length);
+        for (int i = 0; i < open.length; i++) {
+            check(i < nOpen ? open[i] != null && open[i].index() == i : open[i] == null, "open scope " + i);
+        }
+        java.util.Set<MCache> sp = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (MCache c : spare) {
+            check(c.id >= HELD_IDS && sp.add(c), "a spare held P twice, or a P slot among them: " + c.id);
+        }
+        // Every open scope holds a P (a scope that got none is not registered): made = open + spare.
+        check(nOpen + spare.size() == heldCaches, "held-P caches: " + nOpen + " open, " + spare.size() + " spare, "
+                + heldCaches + " made");
+    }
+
+    private static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new IllegalStateException("procs: " + what);
+        }
     }
 
     int procs() {
@@ -357,6 +411,9 @@ final class Procs {
                 scope.index(nOpen);
                 open[nOpen++] = scope;
             }
+            if (CHECK) {
+                checkLocked();
+            }
             return c;
         } finally {
             stwLock.unlock();
@@ -373,12 +430,17 @@ final class Procs {
             removeOpen(scope);
             c.release();
             spare.add(c);
+            if (CHECK) {
+                checkLocked();
+            }
         } finally {
             stwLock.unlock();
         }
     }
 
+    /** Takes {@code scope} off the open scopes ({@link #stwLock} held). */
     private void removeOpen(Scope scope) {
+        assertStw();
         int i = scope.index();
         if (i < 0 || i >= nOpen || open[i] != scope) {
             throw new IllegalStateException("scope " + scope + " is not open");
@@ -395,7 +457,8 @@ final class Procs {
      * happens-before isAlive() returns false, so its last writes to the cache are visible here,
      * and nobody else may use the scope (its owner check fails for every other thread).
      */
-    private void reclaimEnded() {
+    void reclaimEnded() {
+        assertStw();
         for (int i = nOpen - 1; i >= 0; i--) {
             Scope h = open[i];
             if (!h.owner().isAlive()) {
@@ -406,6 +469,9 @@ final class Procs {
                 c.release();
                 spare.add(c);
             }
+        }
+        if (CHECK) {
+            checkLocked();
         }
     }
 
@@ -546,6 +612,9 @@ final class Procs {
             stopped = st;
             slots = sl;
             setPicks(sl);
+            if (CHECK) {
+                checkLocked();
+            }
             return c;
         } finally {
             stwLock.unlock();
@@ -774,6 +843,9 @@ final class Procs {
             world = null;
             if (!closing) {
                 setPicks(slots);
+            }
+            if (CHECK) {
+                checkLocked();
             }
             stwEnds = stwEnds + 1; // under stwLock: the only writer
             Thread p = poller;

@@ -23,14 +23,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * (Go leaves the same 5% of headroom under GOMEMLIMIT). {@code inUse} is the bytes in spans.
  *
  * <h2>The heap lock is not held across a system call</h2>
- * As Go does, the background cycle and {@link #releaseAll()} claim a run of at most
- * {@link #BATCH_PAGES} free pages under the lock ({@link PageAlloc#scavengeClaim}: the pages
- * count as in use, so nobody allocates them), drop the lock for the {@code madvise}, and take it
- * again to free the run as scavenged ({@link PageAlloc#scavengeComplete}; as it was, if the
- * call failed). Allocation goes on meanwhile. The one exception is {@link #makeRoom}, on the
- * allocation path when the heap would pass a limit: it releases under the lock, so that the hard
- * limit's check and the pages it frees are one step (the allocation that needs the room waits
- * for it anyway).
+ * As Go does, every path claims runs of free pages under the lock ({@link PageAlloc#scavengeClaim}:
+ * the pages count as in use, so nobody allocates them), drops the lock for the {@code madvise},
+ * and takes it again to free the runs as scavenged ({@link PageAlloc#scavengeComplete}; as they
+ * were, if the call failed). The background cycle and {@link #releaseAll()} claim a run of at
+ * most {@link #BATCH_PAGES} at a time; {@link #makeRoom}, on the allocation path when the heap
+ * would pass a limit, claims what the request needs (Go 1.19+ also scavenges on that path after
+ * unlocking) and checks again once the lock is back, so the hard limit stays exact: every check
+ * first waits for the claims in flight ({@link #awaitClaims}), whose pages the OS layer still
+ * counts Ready. Allocation goes on meanwhile. The heap announces its own OS calls on heap memory
+ * made with the lock dropped ({@link #beginOsCall}), and they are waited for the same way.
  *
  * <h2>Guards</h2>
  * The configuration is final. {@link #inFlight} and {@link #stopped}: the heap lock. Invariant:
@@ -224,29 +226,108 @@ final class Scavenger {
     }
 
     /**
-     * On the allocation path (heap lock held): before taking {@code bytes} more Ready memory,
-     * release free pages so that Ready memory stays under the soft limit, and refuse with
-     * MemoryLimitExceededError if it cannot stay under the hard limit. Pessimistic (it
-     * assumes every page taken was scavenged), which makes the hard check exact: once every free
-     * page is released, every page taken will be. Releases under the lock (see the class comment).
+     * On the allocation path (heap lock held, once): before taking {@code bytes} more Ready
+     * memory, release free pages so that Ready memory stays under the soft limit, and refuse with
+     * MemoryLimitExceededError if it cannot stay under the hard limit. Pessimistic (it assumes
+     * every page taken was scavenged), which makes the hard check exact: once every free page is
+     * released, every page taken will be.
+     *
+     * <p>The release is Go's (1.19+) allocation-path scavenge, with the heap lock dropped: the
+     * runs to release are claimed under the lock ({@link PageAlloc#scavengeClaim}: nobody
+     * allocates them, and {@link #awaitClaims} waits for them), the lock is dropped for the OS
+     * calls, retaken to complete the claims, and the check starts again from the figures then
+     * (other threads may have allocated or freed meanwhile). It ends when the request fits, or
+     * nothing is left to claim (then refused past the hard limit; past the soft limit alone, let
+     * through). So the caller must read nothing it read before the call as still true after it.
      */
     void makeRoom(long bytes) {
         assertLocked();
         long limit = Math.min(softLimit, hardLimit);
-        if (limit == Long.MAX_VALUE || stopped) {
+        if (limit == Long.MAX_VALUE) {
             return;
         }
-        awaitClaims(); // a run in flight is Ready in the OS layer's count until its call completes
-        long ready = retained();
-        if (ready + bytes > limit) {
-            long excess = ready + bytes - limit;
-            long n = pageAlloc.scavenge((excess + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT, unused);
-            record(n << PageAlloc.PAGE_SHIFT, retained(), limit - bytes, 0, "sync");
-            ready = retained();
-            if (ready + bytes > hardLimit) {
-                throw new MemoryLimitExceededError(hardLimit, ready, bytes);
+        long released = 0;
+        try {
+            for (;;) {
+                if (stopped) {
+                    return;
+                }
+                awaitClaims(); // a run in flight is Ready in the OS layer's count until its call completes
+                long ready = retained();
+                if (ready + bytes <= limit) {
+                    return;
+                }
+                long want = (ready + bytes - limit + PageAlloc.PAGE_SIZE - 1) >>> PageAlloc.PAGE_SHIFT;
+                long[] runs = claim(want);
+                if (runs.length == 0) {
+                    if (ready + bytes > hardLimit) {
+                        throw new MemoryLimitExceededError(hardLimit, ready, bytes);
+                    }
+                    return; // past the soft limit alone, with nothing left to release: it goes through
+                }
+                released += releaseClaimed(runs) << PageAlloc.PAGE_SHIFT;
+            }
+        } finally {
+            record(released, retained(), limit - bytes, 0, "sync");
+        }
+    }
+
+    /**
+     * Claims runs of free, unscavenged pages, highest first, up to {@code pages} in all (lock
+     * held); each counts as in flight until {@link #releaseClaimed} completes it. As
+     * {base, pages} pairs.
+     */
+    private long[] claim(long pages) {
+        long[] runs = new long[8];
+        int n = 0;
+        for (long got = 0; got < pages; ) {
+            long base = pageAlloc.scavengeClaim(pages - got);
+            if (base == 0) {
+                break;
+            }
+            if (n == runs.length) {
+                runs = java.util.Arrays.copyOf(runs, 2 * n);
+            }
+            runs[n++] = base;
+            runs[n++] = pageAlloc.lastClaimPages();
+            got += pageAlloc.lastClaimPages();
+            inFlight++;
+        }
+        return java.util.Arrays.copyOf(runs, n);
+    }
+
+    /**
+     * Returns the claimed {@code runs} to the OS with the lock dropped, then completes each claim
+     * (as released, or as it was if its call failed or was not made) in one hold of the lock.
+     * Lock held once on entry and on return; if a call throws, the exception propagates after
+     * every claim is completed. Returns the pages released.
+     */
+    private long releaseClaimed(long[] runs) {
+        if (CHECK && lock.getHoldCount() != 1) {
+            throw new IllegalStateException("scavenger: makeRoom drops the heap lock for its OS calls, but it is held "
+                    + lock.getHoldCount() + " times");
+        }
+        int ok = 0;
+        lock.unlock();
+        try {
+            for (; ok < runs.length; ok += 2) {
+                unused.release(runs[ok], runs[ok + 1]);
+            }
+        } finally {
+            lock.lock();
+            for (int i = 0; i < runs.length; i += 2) {
+                pageAlloc.scavengeComplete(runs[i], runs[i + 1], i < ok);
+                inFlight--;
+            }
+            if (inFlight == 0) {
+                claimsDone.signalAll();
             }
         }
+        long pages = 0;
+        for (int i = 1; i < runs.length; i += 2) {
+            pages += runs[i];
+        }
+        return pages;
     }
 
     /**
@@ -269,6 +350,12 @@ final class Scavenger {
         if (--inFlight == 0) {
             claimsDone.signalAll();
         }
+    }
+
+    /** Whether {@link #stop()} was called (heap lock held): the heap is being released. */
+    boolean isStopped() {
+        assertLocked();
+        return stopped;
     }
 
     /** Waits (heap lock held, parked on it) until no claimed run is in flight. */

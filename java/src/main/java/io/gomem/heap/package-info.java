@@ -81,7 +81,11 @@
  * objects (Go returns only whole free spans). Only Ready memory is ever handed out: a span's
  * released pages are made Ready again (within the limits) before a cache uses it; a span freed
  * with released pages gives them to the page allocator as scavenged, never making them Ready.
- * Every path that makes pages Ready goes through the Scavenger's limit check.
+ * Every path that makes pages Ready goes through the Scavenger's limit check. No system call that
+ * returns memory to the OS or takes released memory back holds the heap lock or a central lock:
+ * the pages are claimed (or held in a span no one else has) under the lock, and the call is made
+ * with it dropped, announced so that the limit check and a reading of the counters wait for it
+ * (MHeap's comment lists the calls that stay under the lock, and why).
  *
  * <h2>What double-free detection guarantees</h2>
  * Refused: a second free of an object whose first free has not been swept; a free of a slot

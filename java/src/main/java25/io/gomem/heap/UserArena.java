@@ -43,9 +43,11 @@ import java.lang.foreign.MemorySegment;
  *
  * <h2>Guards</h2>
  * Bump state and {@link #spans}: the owner thread ({@link Confined}) or the arena's monitor
- * ({@link Shared}); once closed, only the closing thread. {@link #held}: written likewise,
- * volatile for the statistics. {@link #prev}, {@link #next}: the stripe's monitor. A stripe's
- * fields: its monitor.
+ * ({@link Shared}, held from its opening on); once closed, only the closing thread. {@link #held}:
+ * written likewise, volatile for the statistics. {@link #prev}, {@link #next}: the stripe's
+ * monitor. A stripe's fields: its monitor. Under {@code gomem.checkInvariants} each method that
+ * reads or writes the bump state asserts it ({@link #assertOwner}), and the stripe's methods that
+ * expect its monitor assert that.
  */
 public abstract sealed class UserArena implements Arena permits UserArena.Confined, UserArena.Shared {
     /** The first chunk of an arena: 64 KiB (8 pages). */
@@ -108,6 +110,10 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     /** Bytes of the spans this arena holds (for MemStats). */
     volatile long held;
     boolean closed;
+    /** With {@link #CHECK} only: the thread that closed the arena, the one that may release it. */
+    private Thread closer;
+    /** {@code gomem.checkInvariants}: assert the guards of the bump state and of the stripes. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
     /** The stripe's list of open arenas. */
     UserArena prev;
     UserArena next;
@@ -140,8 +146,32 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         return new IllegalStateException("Already closed");
     }
 
+    /**
+     * With {@link #CHECK}: the caller may use the bump state: the owner thread of a confined
+     * arena, the holder of a shared one's monitor; once closed, the thread that closed it.
+     */
+    final void assertOwner() {
+        if (CHECK) {
+            Thread t = Thread.currentThread();
+            boolean ok = closed ? t == closer : this instanceof Shared ? Thread.holdsLock(this) : t == owner;
+            if (!ok) {
+                throw new IllegalStateException("arena: bump state used by " + t + ", not by "
+                        + (closed ? "the thread that closed it, " + closer : this instanceof Shared
+                        ? "a holder of its monitor" : "its owner, " + owner));
+            }
+        }
+    }
+
+    /** With {@link #CHECK}: records who closed the arena (call as {@link #closed} is set). */
+    final void closedBy(Thread t) {
+        if (CHECK) {
+            closer = t;
+        }
+    }
+
     /** A zeroed segment of {@code size} bytes aligned to {@code align} (both checked), in this arena's scope. */
     final MemorySegment bump(long size, long align) {
+        assertOwner(); // nothing when the flag is off: a static final false
         long start = (cur + align - 1) & -align;
         long need = Math.max(size, 1); // a zero-size segment still gets its own address
         if (need > end - start || align > MAX_BUMP_ALIGN) { // compared as a difference: no overflow for any size
@@ -157,6 +187,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
     /** The slow path: a span of its own for a big or over-aligned request, else a new chunk. */
     private MemorySegment refill(long size, long align) {
+        assertOwner();
         if (size > MAX_ALLOC || align > MAX_ALLOC) {
             throw new OutOfMemoryError("arena allocation of " + size + " B aligned to " + align
                     + ": more than the heap's largest object, " + MAX_ALLOC + " B (8 TiB)");
@@ -183,6 +214,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
     /** Makes {@code s} (a chunk, dirty in [ds, de) from its base) the current chunk. */
     final void install(MSpan s, long ds, long de) {
+        assertOwner();
         add(s, ds, de);
         chunk = s;
         cur = s.base;
@@ -192,6 +224,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     }
 
     private void add(MSpan s, long ds, long de) {
+        assertOwner();
         if (nspans == spans.length) {
             spans = java.util.Arrays.copyOf(spans, nspans * 2);
             marks = java.util.Arrays.copyOf(marks, nspans * 2 * MARKS);
@@ -206,6 +239,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
     /** Records how far the current chunk was written. */
     private void retireCurrent() {
+        assertOwner();
         if (chunk != null) {
             for (int i = nspans - 1; i >= 0; i--) {
                 if (spans[i] == chunk) {
@@ -224,6 +258,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
      * cache), and narrows its dirty interval to what old data is left past that.
      */
     private void clearUsed(int i) {
+        assertOwner();
         long ds = marks[i * MARKS];
         long de = marks[i * MARKS + 1];
         long used = marks[i * MARKS + 2];
@@ -246,6 +281,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
      * to the stripe's cache, the heap or the quarantine. Closing thread only.
      */
     final void release() {
+        assertOwner();
         retireCurrent();
         MSpan[] s = spans;
         int n = nspans;
@@ -310,6 +346,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
          */
         @SuppressWarnings("restricted") // gomem is a native-access module: see the README
         private void firstAllocation() {
+            assertOwner();
             allocated = true;
             MemorySegment.NULL.reinterpret(jdk, FIRST);
         }
@@ -324,10 +361,12 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                 if (jdk.scope().isAlive() || closed) {
                     throw e; // refused (nothing changed), or closed before
                 }
+                closedBy(Thread.currentThread());
                 closed = true; // closed, and a cleanup action of a reinterpreted segment threw: rethrown after
                 release();
                 throw e;
             }
+            closedBy(Thread.currentThread());
             closed = true;
             release();
         }
@@ -365,6 +404,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                     }
                     thrown = e; // closed, and a cleanup action of a reinterpreted segment threw: rethrown after
                 }
+                closedBy(Thread.currentThread());
                 closed = true;
             }
             release(); // no allocation can start now: they see closed under the monitor
@@ -401,7 +441,11 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         /** A new open arena of the calling thread; IllegalStateException once the heap is closing or closed. */
         UserArena open(boolean shared) {
             UserArena a = shared ? new Shared(this) : new Confined(this);
-            if (!a.stripe.opened(a)) {
+            boolean opened;
+            synchronized (a) { // a shared arena's bump state is its monitor's from the start (a first chunk may be installed)
+                opened = a.stripe.opened(a);
+            }
+            if (!opened) {
                 a.jdk.close();
                 throw Procs.closedException();
             }
@@ -528,6 +572,9 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
             /** Pops a cached chunk of class {@code k} into arena {@code a} (monitor held). */
             private void installFrom(int k, UserArena a) {
+                if (CHECK && !Thread.holdsLock(this)) {
+                    throw new IllegalStateException("arena stripe: a cached chunk taken without the stripe's monitor");
+                }
                 used = true;
                 int n = --count[k];
                 MSpan s = cached[k][n];

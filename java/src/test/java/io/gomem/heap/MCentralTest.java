@@ -5,8 +5,14 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -30,14 +36,47 @@ class MCentralTest {
 
         @Override
         public void freeSpan(MSpan s) {
+            if (s.releasedMask != 0) { // the free makes an OS call: the heap's rule is that no central lock is held
+                if (watched != null) {
+                    heldInFree.add(watched.isHeldByCurrentThread());
+                }
+                block();
+            }
             returned.add(s);
             s.state = MSpan.STATE_FREE;
         }
 
         final List<Long> releasedMasks = new ArrayList<>();
+        /** The central whose lock each call below is asked about (none if null). */
+        volatile MCentral watched;
+        /** For each freeSpan / releaseSpanPages call: whether the caller held the watched central's lock. */
+        final List<Boolean> heldInFree = new CopyOnWriteArrayList<>();
+        final List<Boolean> heldInRelease = new CopyOnWriteArrayList<>();
+        /** If set, the next freeSpan / releaseSpanPages of a span with released pages (the OS call's stand-in) opens this and waits for {@link #proceed}. */
+        volatile CountDownLatch entered;
+        volatile CountDownLatch proceed;
+
+        void block() {
+            CountDownLatch in = entered;
+            if (in != null) {
+                entered = null;
+                in.countDown();
+                try {
+                    if (!proceed.await(30, TimeUnit.SECONDS)) {
+                        throw new IllegalStateException("the test never let the call proceed");
+                    }
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
 
         @Override
         public void releaseSpanPages(MSpan s, long mask) {
+            if (watched != null) {
+                heldInRelease.add(watched.isHeldByCurrentThread());
+            }
+            block();
             releasedMasks.add(mask);
             s.releasedMask |= mask;
         }
@@ -179,5 +218,115 @@ class MCentralTest {
         assertEquals(MSpan.IN_PARTIAL, s.where);
         assertSame(s, central.cacheSpan());
         assertEquals(s.base + 3 * s.elemSize, s.alloc());
+    }
+
+    // ───────────────────────────── no central lock across an OS call (issue 12) ─────────────────────────────
+
+    /** A span with one object, on its first OS page, filed as partial: every other OS page of it is free. */
+    MSpan partialWithOneObject() {
+        MSpan s = central.cacheSpan();
+        s.alloc();
+        central.uncacheSpan(s);
+        assertEquals(MSpan.IN_PARTIAL, s.where);
+        return s;
+    }
+
+    static final long OS_PAGE = 4096;
+
+    @Test
+    void releaseFreeOsPagesHoldsNoCentralLockWhileTheHeapReleasesAndPutsTheSpansBack() {
+        source.watched = central;
+        MSpan f = central.cacheSpan();
+        fill(f);
+        central.uncacheSpan(f); // full: no free OS page, not released
+        MSpan p = partialWithOneObject();
+        assertEquals(OS_PAGE, central.releaseFreeOsPages(OS_PAGE), "the second OS page of the 8 KiB span");
+        assertEquals(List.of(0b10L), source.releasedMasks);
+        assertEquals(List.of(false), source.heldInRelease, "the central lock is not held during the release");
+        assertEquals(0b10L, p.releasedMask);
+        assertEquals(MSpan.IN_PARTIAL, p.where, "back in partial");
+        assertEquals(MSpan.IN_FULL, f.where);
+        assertEquals(2, central.spanCount());
+        central.checkInvariants();
+        assertSame(p, central.cacheSpan(), "handed out again");
+        assertEquals(0, central.releaseFreeOsPages(OS_PAGE), "nothing left uncached with a free OS page");
+    }
+
+    @Test
+    void sweepAllGivesASpanWithReleasedPagesBackWithoutTheCentralLock() {
+        source.watched = central;
+        MSpan s = partialWithOneObject();
+        central.releaseFreeOsPages(OS_PAGE);
+        freeSlot(central, s, 0);
+        assertEquals(1, central.sweepAll());
+        assertEquals(List.of(s), source.returned);
+        assertEquals(List.of(false), source.heldInFree, "its free makes an OS call: no central lock held");
+        assertEquals(0, central.spanCount());
+        central.checkInvariants();
+    }
+
+    /** Runs {@code r} on a daemon thread (one stuck on a lock fails the test, not the JVM); the future completes with its result. */
+    static <T> CompletableFuture<T> async(Supplier<T> r) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                f.complete(r.get());
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f;
+    }
+
+    @Test
+    void aSpanHeldOutForItsReleaseIsNotHandedOutAndTheCentralServesMeanwhile() throws Exception {
+        MSpan p = partialWithOneObject();
+        source.entered = new CountDownLatch(1);
+        source.proceed = new CountDownLatch(1);
+        CountDownLatch entered = source.entered;
+        CompletableFuture<Long> release = async(() -> central.releaseFreeOsPages(OS_PAGE));
+        try {
+            assertTrue(entered.await(10, TimeUnit.SECONDS), "the release started");
+            assertEquals(MSpan.IN_RELEASE, p.where);
+            // The central's lock is free: a refill is served meanwhile, with another span.
+            MSpan other = async(central::cacheSpan).get(10, TimeUnit.SECONDS);
+            assertNotSame(p, other, "the span being released is not handed out");
+            central.uncacheSpan(other);
+            freeSlot(central, p, 0); // frees go on (a mark)
+            assertFalse(release.isDone());
+        } finally {
+            source.proceed.countDown();
+        }
+        assertEquals(OS_PAGE, release.get(10, TimeUnit.SECONDS));
+        assertEquals(MSpan.IN_PARTIAL, p.where, "back in partial once released");
+        assertEquals(0b10L, p.releasedMask);
+        central.checkInvariants();
+        assertEquals(2, central.sweepAll(), "its free is swept: it goes back to the heap, with the other (empty) span");
+        assertTrue(source.returned.contains(p));
+    }
+
+    @Test
+    void sweepAllReturnsOnlyOnceEveryWhollyFreeSpanAnotherSweepTookIsInTheHeap() throws Exception {
+        MSpan s = partialWithOneObject();
+        central.releaseFreeOsPages(OS_PAGE);
+        freeSlot(central, s, 0);
+        source.entered = new CountDownLatch(1);
+        source.proceed = new CountDownLatch(1);
+        CountDownLatch entered = source.entered;
+        CompletableFuture<Integer> first = async(central::sweepAll); // takes s, gives it back to the heap with the lock dropped: blocked there
+        try {
+            assertTrue(entered.await(10, TimeUnit.SECONDS), "the first sweep is giving s back");
+            CompletableFuture<Integer> second = async(central::sweepAll);
+            Thread.sleep(300);
+            assertFalse(second.isDone(), "a sweep returns only once the spans another sweep took are in the heap");
+            assertEquals(List.of(), source.returned);
+            source.proceed.countDown();
+            second.get(10, TimeUnit.SECONDS);
+            assertEquals(List.of(s), source.returned, "in the heap when the second sweep returned");
+        } finally {
+            source.proceed.countDown();
+        }
+        first.get(10, TimeUnit.SECONDS);
+        central.checkInvariants();
     }
 }

@@ -686,6 +686,63 @@ class MHeapTest {
         heap.checkInvariants();
     }
 
+    // ───────────────────────────── no system call under the heap lock (issue 12) ─────────────────────────────
+
+    /**
+     * Releasing a span's free OS pages, making them Ready again, freeing a span with released
+     * pages (the rest of those heap pages go to the OS), faulting a span and scavenging: no system
+     * call holds the heap lock. Only making a new span's pages Ready and growing the heap may
+     * (see MHeap's comment).
+     */
+    @Test
+    void noSystemCallOnTheReleaseReuseFreeAndFaultPathsHoldsTheHeapLock() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(OsMemory.PAGE_SIZE < PAGE, "OS pages inside heap pages");
+        try (OsCallWatch w = OsCallWatch.of(heap)) {
+            w.phase = "allocate";
+            MSpan s = small(65); // 10 pages, 20 OS pages of 4 KiB
+            MSpan big = heap.allocLarge(3 * PAGE, 1);
+            MSpan gone = heap.allocLarge(5 * PAGE, 1);
+            w.phase = "release";
+            heap.releaseSpanPages(s, 0x55555L); // every other OS page: each heap page half released
+            w.phase = "reuse";
+            heap.reuseSpanPages(s);
+            w.phase = "release";
+            heap.releaseSpanPages(s, 0x55555L);
+            w.phase = "free";
+            heap.freeSpan(s); // the other halves go to the OS, then the pages back scavenged
+            heap.freeSpan(gone);
+            w.phase = "fault";
+            heap.faultSpan(big);
+            w.phase = "scavenge";
+            heap.scavengeBackground(Long.MAX_VALUE);
+            heap.releaseFreePages();
+
+            for (String[] want : new String[][] {{"release", "sysUnused"}, {"reuse", "sysUsed"}, {"free", "sysUnused"},
+                    {"fault", "sysFault"}, {"scavenge", "sysUnused"}}) {
+                assertTrue(w.calls.stream().anyMatch(c -> c.phase().equals(want[0]) && c.name().equals(want[1])),
+                        want[1] + " in phase " + want[0] + ": " + w.calls);
+            }
+            assertEquals(List.of(), w.calls.stream().filter(c -> !c.phase().equals("allocate") && !c.held().isEmpty())
+                    .map(c -> c.phase() + ": " + c.held() + " held across " + c.name()).distinct().toList());
+        }
+        heap.checkInvariants();
+    }
+
+    @Test
+    void makingRoomUnderTheHardLimitReleasesWithTheHeapLockDropped() {
+        limited(Long.MAX_VALUE, 256 * KIB);
+        MSpan big = heap.allocLarge(200 * KIB, 1);
+        heap.freeSpan(big);
+        try (OsCallWatch w = OsCallWatch.of(heap)) {
+            MSpan s = heap.allocLarge(100_000, 1); // six free pages go to the OS first
+            List<OsCallWatch.Call> released = w.named("sysUnused");
+            assertEquals(1, released.size(), "one run: " + w.calls);
+            assertEquals(List.of(), released.getFirst().held(), "the heap lock is dropped for " + released.getFirst().line());
+            heap.freeSpan(s);
+        }
+        heap.checkInvariants();
+    }
+
     // ───────────────────────────── releaseAll ─────────────────────────────
 
     @Test
@@ -742,5 +799,64 @@ class MHeapTest {
         assertDoesNotThrow(heap::checkInvariants);
         corrupt.accept(this);
         assertThrows(IllegalStateException.class, heap::checkInvariants, name);
+    }
+
+    /** {@code gomem.checkInvariants}: the pom's check-invariants execution sets it; the checks below exist only then. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
+    /** {@code name}, and how to break the rule: the check must throw IllegalStateException mentioning {@code what}. */
+    static Stream<Arguments> brokenRules() {
+        long os4k = OsMemory.PAGE_SIZE;
+        return Stream.of(
+                Arguments.of("grow without the heap lock (refused before it reserves anything)", "mheap: the heap lock",
+                        (Consumer<MHeapTest>) t -> {
+                            try {
+                                t.heap.grow(1);
+                            } finally {
+                                assertEquals(0, t.heap.counters().reservedBytes(), "nothing reserved");
+                            }
+                        }),
+                Arguments.of("a span's OS page made Prepared behind the heap's back, seen after releaseSpanPages", "OS page",
+                        (Consumer<MHeapTest>) t -> {
+                            MSpan s = t.small(65);
+                            t.os.sysUnused(s.base + 3 * os4k, os4k);
+                            t.heap.releaseSpanPages(s, 1L);
+                        }),
+                Arguments.of("... after reuseSpanPages", "OS page", (Consumer<MHeapTest>) t -> {
+                    MSpan s = t.small(65);
+                    t.heap.releaseSpanPages(s, 1L);
+                    t.os.sysUnused(s.base + 3 * os4k, os4k);
+                    t.heap.reuseSpanPages(s);
+                }),
+                Arguments.of("a span's pages freed behind the heap's back, seen after faultSpan", "allocated false",
+                        (Consumer<MHeapTest>) t -> {
+                            MSpan big = t.heap.allocLarge(3 * PAGE, 1);
+                            t.heap.lock.lock();
+                            try {
+                                t.heap.pageAlloc.free(big.base, big.npages);
+                            } finally {
+                                t.heap.lock.unlock();
+                            }
+                            t.heap.faultSpan(big);
+                        }),
+                Arguments.of("the page allocator grown behind the heap's back, seen when the heap grows", "mapped",
+                        (Consumer<MHeapTest>) t -> {
+                            t.heap.lock.lock();
+                            try {
+                                t.heap.pageAlloc.grow(0x7e00_0000_0000L, CHUNK); // never mapped: no allocation may land there
+                            } finally {
+                                t.heap.lock.unlock();
+                            }
+                            t.heap.allocLarge(2 * CHUNK, 1); // larger than that chunk: the heap grows
+                        }));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("brokenRules")
+    void checkInvariantsAssertsTheLockAndChecksWhatEachOperationChanged(String name, String what, Consumer<MHeapTest> broken) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CHECK, "only with -Dgomem.checkInvariants=true");
+        org.junit.jupiter.api.Assumptions.assumeTrue(OsMemory.PAGE_SIZE < PAGE, "OS pages inside heap pages");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> broken.accept(this));
+        assertTrue(e.getMessage().contains(what), e.getMessage());
     }
 }

@@ -269,4 +269,36 @@ class MStatsTest {
             m.close();
         }
     }
+
+    /** {@code gomem.checkInvariants}: the pom's check-invariants execution sets it; the checks below exist only then. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
+    @Test
+    void countersAreWrittenOnlyInsideASectionAndAPsShardOnlyByItsLeaseHolder() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CHECK, "only with -Dgomem.checkInvariants=true");
+        MStats s = new MStats();
+        assertThrows(IllegalStateException.class, () -> s.add(0, MStats.MALLOCS, 1), "a shared set outside a section");
+        assertThrows(IllegalStateException.class, () -> s.end(0), "a section never opened");
+        int g = s.begin();
+        s.add(g, MStats.MALLOCS, 1);
+        s.end(g);
+        assertEquals(1, s.cut()[MStats.MALLOCS]);
+
+        MStats.Shard free = s.newShard();
+        assertThrows(IllegalStateException.class, () -> free.add(MStats.MALLOCS, 1), "a shard outside a section");
+
+        MCache c = new MCache(null, null, s, 0);
+        assertThrows(IllegalStateException.class, c.shard::begin, "a P's shard without its lease");
+        assertTrue(c.tryLease());
+        try {
+            MStats.countSweep(c.shard, 4, 2, 1, 32); // the lease holder, in a section: fine
+            Thread other = Thread.ofPlatform().start(() ->
+                    assertThrows(IllegalStateException.class, c.shard::begin, "another thread, while this one holds the lease"));
+            other.join();
+        } finally {
+            c.release();
+        }
+        assertThrows(IllegalStateException.class, c.shard::begin, "once the lease is given back");
+        assertEquals(2, s.cut()[MStats.MALLOCS + 4]);
+    }
 }

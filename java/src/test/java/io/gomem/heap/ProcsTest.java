@@ -262,4 +262,17 @@ class ProcsTest {
                     + m.procs() + " after 8");
         }
     }
+
+    /** {@code gomem.checkInvariants}: the pom's check-invariants execution sets it; the checks below exist only then. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
+    @Test
+    void whatStwLockGuardsIsAssertedHeld() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CHECK, "only with -Dgomem.checkInvariants=true");
+        IllegalStateException e = assertThrows(IllegalStateException.class, core.procs::reclaimEnded, "the open scopes");
+        assertTrue(e.getMessage().contains("stwLock"), e.getMessage());
+        e = assertThrows(IllegalStateException.class, () -> core.procs.setPicks(core.procs.slots), "the fast path's table");
+        assertTrue(e.getMessage().contains("stwLock"), e.getMessage());
+        core.checkInvariants(); // nothing changed
+    }
 }

@@ -302,4 +302,34 @@ class UserArenaTest {
             assertNotEquals(0, KernelView.residentBytes(chunk, 4096));
         }
     }
+
+    /** {@code gomem.checkInvariants}: the pom's check-invariants execution sets it; the checks below exist only then. */
+    static final boolean CHECK = io.gomem.internal.Options.CHECK_INVARIANTS.booleanValue();
+
+    @Test
+    void anArenasBumpStateIsAssertedToBeItsOwnersOrItsMonitorHolders() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CHECK, "only with -Dgomem.checkInvariants=true");
+        try (Arena confined = m.ofConfined(); Arena shared = m.ofShared()) {
+            UserArena c = (UserArena) confined;
+            UserArena sh = (UserArena) shared;
+            c.bump(8, 8); // the owner: fine
+            java.util.concurrent.CompletableFuture<Throwable> other = new java.util.concurrent.CompletableFuture<>();
+            Thread.ofPlatform().start(() -> {
+                try {
+                    c.bump(8, 8);
+                    other.complete(null);
+                } catch (Throwable t) {
+                    other.complete(t);
+                }
+            }).join();
+            Throwable t = other.get();
+            assertTrue(t instanceof IllegalStateException && t.getMessage().contains("owner"), String.valueOf(t));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> sh.bump(8, 8), "without the monitor");
+            assertTrue(e.getMessage().contains("monitor"), e.getMessage());
+            synchronized (sh) {
+                sh.bump(8, 8); // its monitor held: fine
+            }
+        }
+        stats(); // the arenas closed cleanly
+    }
 }
