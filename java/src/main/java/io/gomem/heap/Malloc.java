@@ -841,7 +841,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public GoHeap.Local local() {
-        return new HeldP(this);
+        return HeldP.open(this);
     }
 
     /** Scopes open now, and held-P caches made so far (for tests and the note on memory per thread). */
