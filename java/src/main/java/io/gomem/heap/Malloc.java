@@ -33,8 +33,9 @@ import java.lang.foreign.MemorySegment;
  * spans table with its base ({@link #flat}, {@link #flatBase}, published by {@link MHeap}). The
  * components: {@link Procs} (who may touch heap memory), the {@link MCentral} of each span class,
  * the {@link MHeap} (with its {@link Scavenger}), the counters ({@link MStats}), the arenas' chunk
- * cache and registry of open arenas ({@link #arenaChunks}), and the MXBeans registered for this
- * heap. The debug switches ({@link #EFENCE}, {@link #CLOBBERFREE}) are constants of the JVM.
+ * cache and registry of open arenas ({@link #arenaChunks}, whose {@link UserArena.Source} this
+ * heap is, connected by {@link #create} once the heap is whole), and the MXBeans registered for
+ * this heap. The debug switches ({@link #EFENCE}, {@link #CLOBBERFREE}) are constants of the JVM.
  *
  * <h2>Guards</h2>
  * {@link #picks}: volatile, written only by {@link Procs#publishPicksTo} and the stop-the-world
@@ -149,18 +150,19 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
         }
         this.central = all.toArray(new MCentral[0]);
         this.procs = new Procs(config.procs(), config.maxProcs(), config.maxHeld(), heap, centrals, stats);
-        this.arenaChunks = new UserArena.Chunks(this, shards);
+        this.arenaChunks = new UserArena.Chunks(shards); // its source, this heap, is connected by create
     }
 
     /**
-     * A heap over {@code os}: built, then wired (the tables published into its fields), then
-     * registered with the background thread and the periodic JFR event. Nothing escapes the
-     * constructor.
+     * A heap over {@code os}: built, then wired (the tables published into its fields, the
+     * arenas' chunks connected to it as their source), then registered with the background
+     * thread and the periodic JFR event. The constructor hands {@code this} to nobody.
      */
     public static Malloc create(OsMemory os, Config config) {
         Malloc m = new Malloc(os, config);
         m.heap.publishSpansTo(m);
         m.procs.publishPicksTo(m);
+        m.arenaChunks.connect(m);
         Background.register(m);
         HeapEvents.register(m);
         return m;

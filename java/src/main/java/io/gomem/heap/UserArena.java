@@ -162,7 +162,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                     + ": more than the heap's largest object, " + MAX_ALLOC + " B (8 TiB)");
         }
         if (size > MAX_BUMP || align > MAX_BUMP_ALIGN) {
-            MSpan s = chunks.source.allocChunk(Math.max(size, 1), Math.max(align, SizeClasses.PAGE_SIZE));
+            MSpan s = chunks.source().allocChunk(Math.max(size, 1), Math.max(align, SizeClasses.PAGE_SIZE));
             long p = s.base + s.largeOffset;
             add(s, OWN_SPAN, OWN_SPAN);
             if (s.needZero) {
@@ -176,7 +176,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         if (stripe.take(bytes, this)) {
             return bump(size, align); // installed by take
         }
-        MSpan s = chunks.source.allocChunk(bytes, SizeClasses.PAGE_SIZE);
+        MSpan s = chunks.source().allocChunk(bytes, SizeClasses.PAGE_SIZE);
         install(s, 0, s.needZero ? bytes : 0);
         return bump(size, align);
     }
@@ -258,9 +258,9 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         for (int i = 0; i < n; i++) {
             if (s[i] != null) { // not cached: back to the heap, or faulted
                 if (ARENAFAULT) {
-                    chunks.source.faultChunk(s[i]);
+                    chunks.source().faultChunk(s[i]);
                 } else {
-                    chunks.source.freeChunk(s[i]);
+                    chunks.source().freeChunk(s[i]);
                 }
             }
         }
@@ -379,27 +379,56 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     /**
      * The heap's arena chunks: a cache of closed arenas' chunks and the registry of open arenas,
      * striped by thread (each stripe under its own monitor) so that arenas opened and closed on
-     * different threads seldom meet. Owned by {@link Malloc}.
+     * different threads seldom meet. Owned by {@link Malloc}, which builds it in its constructor
+     * and {@link #connect}s itself as its {@link Source} once it is whole ({@link Malloc#create}):
+     * no constructor hands out a half-built heap, and a stripe knows no Chunks (what it drains
+     * goes back through {@link #source()}).
+     *
+     * <p>Guards: {@link #stripes} is final, each stripe under its own monitor. {@link #source}:
+     * volatile, written once by {@link #connect} (under this object's monitor, which refuses a
+     * second) before the heap is returned or registered with the background thread, so every
+     * thread that reaches an arena, or this object through the heap, reads it set; until then
+     * {@link #source()} and {@link #open} refuse with IllegalStateException.
      */
     static final class Chunks {
-        final Source source;
+        private volatile Source source;
         private final Stripe[] stripes;
 
-        Chunks(Source source, int stripes) {
-            this.source = source;
+        Chunks(int stripes) {
             int n = Integer.highestOneBit(Math.max(1, stripes));
             this.stripes = new Stripe[n];
             for (int i = 0; i < n; i++) {
-                this.stripes[i] = new Stripe(this);
+                this.stripes[i] = new Stripe();
             }
+        }
+
+        /** Sets where chunks come from and go back to: once, before any arena opens. */
+        synchronized void connect(Source s) {
+            if (s == null) {
+                throw new NullPointerException("source");
+            }
+            if (source != null) {
+                throw new IllegalStateException("the arena chunks already have their source");
+            }
+            source = s;
+        }
+
+        /** Where chunks come from and go back to; IllegalStateException before {@link #connect}. */
+        Source source() {
+            Source s = source;
+            if (s == null) {
+                throw new IllegalStateException("the arena chunks have no source yet: connect them to their heap first");
+            }
+            return s;
         }
 
         Stripe stripe() {
             return stripes[(int) Thread.currentThread().threadId() & (stripes.length - 1)];
         }
 
-        /** A new open arena of the calling thread; IllegalStateException once the heap is closing or closed. */
+        /** A new open arena of the calling thread; IllegalStateException once the heap is closing or closed, or before {@link #connect}. */
         UserArena open(boolean shared) {
+            source(); // refuses before connect
             UserArena a = shared ? new Shared(this) : new Confined(this);
             if (!a.stripe.opened(a)) {
                 a.jdk.close();
@@ -465,14 +494,23 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         /** Gives every cached chunk back to the heap (releaseMemory, the hard limit's retry). */
         void releaseCached() {
             for (Stripe s : stripes) {
-                s.drain(true);
+                freeAll(s.drain(true));
             }
         }
 
         /** The background thread's period: chunks of stripes no arena took from since the last period go back to the heap. */
         void trim() {
             for (Stripe s : stripes) {
-                s.drain(false);
+                freeAll(s.drain(false));
+            }
+        }
+
+        private void freeAll(java.util.List<MSpan> out) {
+            if (!out.isEmpty()) {
+                Source to = source();
+                for (MSpan s : out) {
+                    to.freeChunk(s);
+                }
             }
         }
 
@@ -494,7 +532,6 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
         /** One stripe: its open arenas and cached chunks; every field under its monitor. */
         static final class Stripe {
-            private final Chunks owner;
             private UserArena open;
             private boolean closing;
             private final MSpan[][] cached = new MSpan[CHUNK_CLASSES][];
@@ -505,10 +542,6 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
             private long faultedBytes;
             /** Whether an arena took a chunk since the last {@link #drain}. */
             private boolean used;
-
-            Stripe(Chunks owner) {
-                this.owner = owner;
-            }
 
             /** Registers a new arena and, if one is cached, installs a first chunk in it (one monitor for both). */
             synchronized boolean opened(UserArena a) {
@@ -598,13 +631,16 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                 }
             }
 
-            /** Gives the cached chunks back to the heap: all of them, or (at a period's end) those of an unused stripe. */
-            void drain(boolean all) {
+            /**
+             * Takes the cached chunks out, for the caller to give back to the heap (outside this
+             * monitor): all of them, or (at a period's end) those of an unused stripe.
+             */
+            java.util.List<MSpan> drain(boolean all) {
                 java.util.List<MSpan> out = new java.util.ArrayList<>();
                 synchronized (this) {
                     if (!all && used) {
                         used = false;
-                        return;
+                        return out;
                     }
                     for (int k = 0; k < CHUNK_CLASSES; k++) {
                         for (int i = 0; i < count[k]; i++) {
@@ -615,9 +651,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                     }
                     cachedBytes = 0;
                 }
-                for (MSpan s : out) {
-                    owner.source.freeChunk(s);
-                }
+                return out;
             }
         }
     }

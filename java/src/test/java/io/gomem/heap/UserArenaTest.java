@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -301,5 +302,87 @@ class UserArenaTest {
             assertEquals(4096, KernelView.residentBytes(chunk + 8 * K, 48 * K), "only the page read in the second object");
             assertNotEquals(0, KernelView.residentBytes(chunk, 4096));
         }
+    }
+
+    /** A source that records what it hands out and takes back, over the heap's own. */
+    static final class Recording implements UserArena.Source {
+        final Malloc to;
+        final List<MSpan> allocated = new ArrayList<>();
+        final List<MSpan> freed = new ArrayList<>();
+
+        Recording(Malloc to) {
+            this.to = to;
+        }
+
+        @Override
+        public MSpan allocChunk(long bytes, long align) {
+            MSpan s = to.allocChunk(bytes, align);
+            allocated.add(s);
+            return s;
+        }
+
+        @Override
+        public void freeChunk(MSpan s) {
+            freed.add(s);
+            to.freeChunk(s);
+        }
+
+        @Override
+        public void faultChunk(MSpan s) {
+            to.faultChunk(s);
+        }
+    }
+
+    /**
+     * Issue 12: the heap built its Chunks handing them itself, half built, as their source. Now
+     * Chunks are built with no source and connected once: before that nothing opens, a second
+     * connect is refused, and the heap connects itself once whole.
+     */
+    @Test
+    void chunksServeOnlyOnceConnectedToTheirSourceAndConnectOnce() {
+        UserArena.Chunks c = new UserArena.Chunks(2);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> c.open(false));
+        assertTrue(e.getMessage().contains("no source"), e.getMessage());
+        assertThrows(IllegalStateException.class, c::source);
+        assertEquals(0, c.figures()[0], "a refused open registers no arena");
+        Recording r = new Recording(m);
+        c.connect(r);
+        assertSame(r, c.source());
+        assertThrows(IllegalStateException.class, () -> c.connect(m), "connected once");
+        assertSame(r, c.source());
+        assertSame(m, m.arenaChunks.source(), "the heap connects itself once whole");
+        assertThrows(IllegalStateException.class, () -> m.arenaChunks.connect(r));
+        assertSame(m, m.arenaChunks.source());
+    }
+
+    /**
+     * Issue 12: a stripe was built with the Chunks building it, half built. A stripe now knows no
+     * Chunks: what it drains goes back through the source connected after the stripes were
+     * built, on the idle trim and on releaseCached.
+     */
+    @Test
+    void cachedChunksGoBackThroughTheSourceConnectedAfterTheStripesWereBuilt() {
+        UserArena.Chunks c = new UserArena.Chunks(1);
+        Recording r = new Recording(m);
+        c.connect(r);
+        try (Arena a = c.open(false)) {
+            a.allocate(100);
+        }
+        assertEquals(1, r.allocated.size());
+        assertEquals(List.of(), r.freed, "a closed arena's chunk is cached");
+        assertEquals(64 * K, c.figures()[2]);
+        c.trim(); // the stripe was used in this period: kept
+        assertEquals(List.of(), r.freed);
+        c.trim(); // a whole period unused: back through the source
+        assertEquals(r.allocated, r.freed);
+        assertEquals(0, c.figures()[2]);
+        try (Arena a = c.open(true)) {
+            a.allocate(100);
+        }
+        assertEquals(2, r.allocated.size());
+        c.releaseCached();
+        assertEquals(r.allocated, r.freed);
+        assertEquals(0, c.figures()[2]);
+        m.checkInvariants();
     }
 }
