@@ -1,5 +1,6 @@
 package io.gomem;
 
+import io.gomem.internal.RawMemory;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +31,7 @@ class HugePagesTest {
                 List<Long> live = new ArrayList<>();
                 for (int i = 0; i < (64 << 20) / 64; i++) {
                     long p = heap.allocate(64);
-                    io.gomem.internal.RawMemory.putLong(p, i); // touch every object
+                    RawMemory.putLong(p, i); // touch every object
                     live.add(p);
                 }
                 System.out.println("dense: AnonHugePages " + io.gomem.os.KernelView.anonHugePages(HEAP_RANGE, HEAP_RANGE + (1L << 30)));

@@ -199,6 +199,56 @@ class MemStatsTest {
         assertFalse(server.isRegistered(on));
     }
 
+    /**
+     * One MXBean poll is one snapshot: while two threads allocate and free, every
+     * {@code getAttributes} of HeapObjects, Mallocs and Frees satisfies HeapObjects = Mallocs −
+     * Frees, which separate snapshots per attribute would break (the three are counted apart).
+     */
+    @Test
+    void oneMxBeanPollIsOneConsistentSnapshotUnderLoad() throws Exception {
+        ObjectName on = heap.registerMXBean("poll-" + System.nanoTime());
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Thread> churn = new ArrayList<>();
+        for (int t = 0; t < 2; t++) {
+            churn.add(TestThreads.platform(() -> {
+                long[] live = new long[64];
+                int i = 0;
+                while (!stop.get()) {
+                    if (live[i] != 0) {
+                        heap.free(live[i]);
+                    }
+                    live[i] = heap.allocate(16 + 16 * (i % 8));
+                    i = (i + 1) % live.length;
+                }
+                for (long p : live) {
+                    if (p != 0) {
+                        heap.free(p);
+                    }
+                }
+            }));
+        }
+        try {
+            long changed = 0;
+            long lastMallocs = -1;
+            for (int poll = 0; poll < 2000; poll++) {
+                javax.management.AttributeList all = server.getAttributes(on, new String[] {"HeapObjects", "Mallocs", "Frees"});
+                long objects = (Long) ((javax.management.Attribute) all.get(0)).getValue();
+                long mallocs = (Long) ((javax.management.Attribute) all.get(1)).getValue();
+                long frees = (Long) ((javax.management.Attribute) all.get(2)).getValue();
+                assertEquals(mallocs - frees, objects, "poll " + poll + ": " + all);
+                changed += mallocs != lastMallocs ? 1 : 0;
+                lastMallocs = mallocs;
+            }
+            assertTrue(changed > 10, "the figures moved while polled: " + changed + " polls saw new Mallocs");
+        } finally {
+            stop.set(true);
+            for (Thread t : churn) {
+                t.join();
+            }
+        }
+    }
+
     @Test
     void jfrRecordsTransitionsRefillsGrowthScavengingAndPeriodicStats() throws Exception {
         Path file = Files.createTempFile("gomem", ".jfr");

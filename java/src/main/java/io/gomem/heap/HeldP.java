@@ -8,7 +8,7 @@ import io.gomem.os.MemoryLimitExceededError;
  * implementation of {@link GoHeap.Local}, the entry points of an M that keeps its P.
  *
  * <h2>What it owns</h2>
- * The held P's cache ({@link #cache}) from the constructor to {@link #close}: {@link Procs}
+ * The held P's cache ({@link #cache}) from {@link #open} to {@link #close}: {@link Procs}
  * gives it with one lease taken (the one synchronised step) and never takes it back while the
  * scope is open (see the held-P invariant there). So an allocation is the cache's fast path with
  * no lease, and a free of an object in one of this P's own spans ({@link MSpan#cachedBy} is
@@ -32,8 +32,12 @@ import io.gomem.os.MemoryLimitExceededError;
  *
  * <h2>Guards</h2>
  * Every field but {@link #index} belongs to {@link #owner} ({@link #owner}, {@link #heap} are
- * final); {@link #index} is {@link Procs}' (under its lock). {@link Procs} reads {@link #cache}
- * of an open scope only once its owner has ended.
+ * final); {@link #index} is {@link Procs}' (under its lock). A scope is made whole by
+ * {@link #open} inside {@link Procs#openScope} and only then registered, in one hold of Procs'
+ * lock (no {@code this} escapes the constructor), and {@link #close} clears {@link #cache} only
+ * after {@link Procs#releaseHeld} has removed it: so {@link Procs} reads {@link #owner} and
+ * {@link #cache} of any open scope under its lock (its checks, and the reclaim of a scope whose
+ * owner has ended).
  */
 public final class HeldP implements GoHeap.Local, Procs.Scope {
     private final Malloc heap;
@@ -48,10 +52,21 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
     /** Procs' index of this scope among the open ones (under its lock); -1 when not open. */
     private int index = -1;
 
-    HeldP(Malloc heap) {
+    /**
+     * Opens a scope of the calling thread on {@code heap}: {@link Procs#openScope} holds a P (if
+     * it can), makes the scope over it whole, then registers it, in one hold of its lock; no
+     * scope half made is ever among the open ones. Throws IllegalStateException if the heap is
+     * closed.
+     */
+    static HeldP open(Malloc heap) {
+        Thread owner = Thread.currentThread();
+        return heap.procs.openScope(c -> new HeldP(heap, owner, c));
+    }
+
+    /** A scope of {@code owner} holding the P of cache {@code c}, or none if {@code c} is null. Registers nothing. */
+    private HeldP(Malloc heap, Thread owner, MCache c) {
         this.heap = heap;
-        this.owner = Thread.currentThread();
-        MCache c = heap.procs.acquireHeld(this);
+        this.owner = owner;
         this.cache = c;
         this.spans = c != null ? c.alloc : null;
         this.holder = c != null ? owner : null;
@@ -180,12 +195,12 @@ public final class HeldP implements GoHeap.Local, Procs.Scope {
         closed = true;
         holder = null;
         MCache c = cache;
-        cache = null;
-        spans = null;
         if (c != null) {
             c.flushCounts();
-            heap.procs.releaseHeld(this, c);
+            heap.procs.releaseHeld(this, c); // cache stays set while the scope is open: Procs reads it
         }
+        cache = null;
+        spans = null;
     }
 
     /** The slow paths' check: the owner's thread, an open scope. Returns the held cache, or null if none is held. */

@@ -204,6 +204,11 @@ final class MCache extends MCacheOwnerPad {
         }
     }
 
+    /** Whether the lease is taken now (or closed for good): for checks, a racy answer unless the caller holds it. */
+    boolean isLeased() {
+        return lease != 0;
+    }
+
     /** Leaves the lease taken for good (the heap closed while its closer held it): no operation gets this cache again. */
     void closeLease() {
         LEASE.setRelease(this, CLOSED);

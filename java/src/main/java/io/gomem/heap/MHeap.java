@@ -40,7 +40,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       page allocator's scavenger releases whole physical pages only.</li>
  *   <li>Faulted spans ({@link #faultSpan}: efence, arenafault), counted in {@link #faultedPages}
  *       and kept out of HeapSys and HeapInuse; and, under {@code gomem.hugePages=advise}, the
- *       huge-page advice of each chunk ({@link #sparseChunks}).</li>
+ *       huge-page advice of each chunk ({@link #advice}, a {@link HugeAdvice}, which is also
+ *       the sink the scavenger returns runs through).</li>
  * </ul>
  *
  * <h2>Invariants</h2>
@@ -54,8 +55,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <h2>Guards</h2>
  * {@link #lock} (the heap lock) guards the page allocator, the arena list and cursor, the span
- * pool, the writes of the spans table and {@link #faultedPages}; {@link #sparseChunks} is a
- * concurrent set (the scavenger adds to it with the lock dropped). Span table reads are lock-free: entries are published
+ * pool, the writes of the spans table and {@link #faultedPages}; {@link #advice} guards its own
+ * set (the scavenger adds to it with the lock dropped). Span table reads are lock-free: entries are published
  * with release stores and read with acquire loads; a span's layout fields are written before it
  * is published. Lock order: MCentral → heap → OS layer (a central may call in holding its lock;
  * the heap never calls a central). {@link #spanReleasedBytes} and a span's
@@ -134,13 +135,10 @@ public final class MHeap implements SpanSource {
     /** {@code gomem.hugePages=advise}: heap chunks are advised MADV_HUGEPAGE (see {@link #hugeAdvice}). */
     private final boolean hugeAdvise;
     /**
-     * Under {@link #hugeAdvise}: the chunks (by base) advised MADV_NOHUGEPAGE because the
-     * scavenger released pages in them, as Go 1.21 does, so that the kernel does not collapse
-     * them back while they are sparse; an allocation that makes such a chunk dense (7/8 of its
-     * pages in use) advises it MADV_HUGEPAGE again. A concurrent set: the scavenger adds to it
-     * with the heap lock dropped for its OS call.
+     * Under {@link #hugeAdvise}: the huge-page advice of each chunk (see {@link HugeAdvice}),
+     * and the sink through which the scavenger returns runs to the OS; null when off.
      */
-    private final java.util.Set<Long> sparseChunks = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final HugeAdvice advice;
     /** Whether scavenged pages read back as zero (false with MADV_FREE). */
     private final boolean scavengedIsZero;
 
@@ -214,11 +212,11 @@ public final class MHeap implements SpanSource {
         this.os = os;
         this.stats = stats;
         this.scavengedIsZero = os.sysUnusedMode() != OsMemory.UnusedMode.FREE;
-        this.scavenger = !hugeAdvise ? new Scavenger(limits, pageAlloc, os, lock)
-                : new Scavenger(limits, pageAlloc, os, lock, (b, np) -> {
-                    markSparse(b, np << PAGE_SHIFT);
-                    os.sysUnused(b, np << PAGE_SHIFT);
-                });
+        this.advice = hugeAdvise ? new HugeAdvice(os) : null;
+        // The scavenger gets what it needs built first (the advice over the OS layer alone), never
+        // a lambda over this heap, which is not whole yet: nothing escapes this constructor.
+        this.scavenger = advice == null ? new Scavenger(limits, pageAlloc, os, lock)
+                : new Scavenger(limits, pageAlloc, os, lock, advice);
     }
 
     /**
@@ -457,7 +455,7 @@ public final class MHeap implements SpanSource {
                 int first = Long.numberOfTrailingZeros(m);
                 int run = Long.numberOfTrailingZeros(~(m >>> first));
                 if (hugeAdvise) {
-                    markSparse(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
+                    advice.markSparse(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
                 }
                 os.sysUnused(s.base + first * OsMemory.PAGE_SIZE, run * OsMemory.PAGE_SIZE);
                 done |= runBits(first, run);
@@ -718,11 +716,11 @@ public final class MHeap implements SpanSource {
         lock.lock();
         try {
             if (released) {
-                throw Procs.closedException();
+                throw closedException();
             }
             scavenger.makeRoom(Long.bitCount(s.releasedMask) * OsMemory.PAGE_SIZE);
             if (released || !scavenger.beginOsCall()) {
-                throw Procs.closedException();
+                throw closedException();
             }
             long mask = s.releasedMask;
             unlockForOsCall();
@@ -770,11 +768,11 @@ public final class MHeap implements SpanSource {
     private long allocPages(int npages) {
         assertLocked();
         if (released) {
-            throw Procs.closedException();
+            throw closedException();
         }
         scavenger.makeRoom((long) npages << PAGE_SHIFT);
         if (released || scavenger.isStopped()) {
-            throw Procs.closedException(); // released while the lock was dropped
+            throw closedException(); // released while the lock was dropped
         }
         long base = pageAlloc.alloc(npages);
         if (base == 0) {
@@ -816,41 +814,91 @@ public final class MHeap implements SpanSource {
     }
 
     /**
-     * Under huge-page advice, before the scavenger returns {@code [base, base + len)} to the OS:
-     * each chunk it touches is advised MADV_NOHUGEPAGE once (until it is dense again).
-     */
-    private void markSparse(long base, long len) {
-        for (long c = base & -PageAlloc.CHUNK_BYTES; c < base + len; c += PageAlloc.CHUNK_BYTES) {
-            if (sparseChunks.add(c)) {
-                adviseQuietly(c, false);
-            }
-        }
-    }
-
-    /**
      * Under huge-page advice, after a span was made at {@code base} (heap lock held): a sparse
      * chunk that is now dense (7/8 of its pages in use) is advised MADV_HUGEPAGE again.
      */
     private void hugeAdvice(long base) {
         assertLocked();
         long c = base & -PageAlloc.CHUNK_BYTES;
-        if (!sparseChunks.isEmpty() && sparseChunks.contains(c)
-                && pageAlloc.inUsePagesOfChunk(c) * 8 >= PageAlloc.CHUNK_PAGES * 7 && sparseChunks.remove(c)) {
-            adviseQuietly(c, true);
+        if (advice.isSparse(c) && pageAlloc.inUsePagesOfChunk(c) * 8 >= PageAlloc.CHUNK_PAGES * 7) {
+            advice.dense(c);
         }
     }
 
-    /** Advice is best effort: a chunk holding a faulted span (debug modes) is not advised. */
-    private void adviseQuietly(long chunk, boolean huge) {
-        try {
-            if (huge) {
-                os.sysHugePage(chunk, PageAlloc.CHUNK_BYTES);
-            } else {
-                os.sysNoHugePage(chunk, PageAlloc.CHUNK_BYTES);
-            }
-        } catch (IllegalStateException e) {
-            // a Reserved (faulted) page in the chunk: no advice for it
+    /**
+     * Under {@code gomem.hugePages=advise}: the chunks (by base) advised MADV_NOHUGEPAGE because
+     * pages in them went back to the OS, as Go 1.21 does, so that the kernel does not collapse
+     * them back while they are sparse; the heap advises such a chunk MADV_HUGEPAGE again when an
+     * allocation makes it dense ({@link #hugeAdvice}). It is also the {@link Scavenger}'s sink:
+     * a run goes back to the OS after its chunks are marked sparse. Built over the OS layer
+     * alone, before the scavenger, so that the heap hands no lambda over itself to a component
+     * while it is being built.
+     *
+     * <p>Guards: {@link #sparse} is a concurrent set, and each chunk is advised only by whoever
+     * adds it to (or removes it from) the set: the scavenger adds with the heap lock dropped for
+     * its OS call, the heap removes under its lock. Advice is best effort: a chunk holding a
+     * faulted span (debug modes) is not advised.
+     */
+    static final class HugeAdvice implements PageAlloc.ScavengeSink {
+        private final OsMemory os;
+        private final java.util.Set<Long> sparse = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+        HugeAdvice(OsMemory os) {
+            this.os = os;
         }
+
+        /** The scavenger's sink: marks the run's chunks sparse, then returns the run to the OS. */
+        @Override
+        public void release(long base, long npages) {
+            markSparse(base, npages << PAGE_SHIFT);
+            os.sysUnused(base, npages << PAGE_SHIFT);
+        }
+
+        /**
+         * Before {@code [base, base + len)} goes back to the OS: each chunk it touches is advised
+         * MADV_NOHUGEPAGE once (until it is dense again).
+         */
+        void markSparse(long base, long len) {
+            for (long c = base & -PageAlloc.CHUNK_BYTES; c < base + len; c += PageAlloc.CHUNK_BYTES) {
+                if (sparse.add(c)) {
+                    adviseQuietly(c, false);
+                }
+            }
+        }
+
+        /** Whether the chunk at {@code chunk} is marked sparse now. */
+        boolean isSparse(long chunk) {
+            return !sparse.isEmpty() && sparse.contains(chunk);
+        }
+
+        /** The chunk at {@code chunk} is dense again: advised MADV_HUGEPAGE, if it was sparse. */
+        void dense(long chunk) {
+            if (sparse.remove(chunk)) {
+                adviseQuietly(chunk, true);
+            }
+        }
+
+        /** Chunks marked sparse now. */
+        int sparseChunks() {
+            return sparse.size();
+        }
+
+        private void adviseQuietly(long chunk, boolean huge) {
+            try {
+                if (huge) {
+                    os.sysHugePage(chunk, PageAlloc.CHUNK_BYTES);
+                } else {
+                    os.sysNoHugePage(chunk, PageAlloc.CHUNK_BYTES);
+                }
+            } catch (IllegalStateException e) {
+                // a Reserved (faulted) page in the chunk: no advice for it
+            }
+        }
+    }
+
+    /** What every use of a closed heap throws (here, the lowest layer that meets it: a run released while the heap closed). */
+    static IllegalStateException closedException() {
+        return new IllegalStateException("heap is closed: no allocation or free after close()");
     }
 
     /**

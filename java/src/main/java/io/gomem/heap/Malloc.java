@@ -174,9 +174,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /**
-     * A heap over {@code os}: built, then wired (the tables published into its fields), then
-     * registered with the background thread and the periodic JFR event. Nothing escapes the
-     * constructor.
+     * A heap over {@code os}: built, then wired (the tables published into its fields, the
+     * arenas' chunks connected to it as their source), then registered with the background
+     * thread and the periodic JFR event. The constructor hands {@code this} to nobody.
      */
     public static Malloc create(OsMemory os, Config config) {
         Malloc m = new Malloc(os, config);
@@ -891,7 +891,7 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
      */
     @Override
     public GoHeap.Local local() {
-        return new HeldP(this);
+        return HeldP.open(this);
     }
 
     /** Scopes open now, and held-P caches made so far (for tests and the note on memory per thread). */

@@ -37,14 +37,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link Thread#isAlive()} returning false, so its writes are seen).
  *
  * <h2>Invariant: who may touch a held P</h2>
- * Only its holder, from {@link #acquireHeld} until {@link #releaseHeld}: nothing else takes its
+ * Only its holder, from {@link #openScope} until {@link #releaseHeld}: nothing else takes its
  * lease, waits for it, or revokes it. So no stop-the-world reaches an open scope: it takes every
  * lease of {@link #caches} and of {@link #spare} (the world is every P nobody holds), and acts on
  * the caller's own open scopes too (the caller is not inside one of their operations), never on
- * another thread's. {@link #acquireHeld}, {@link #releaseHeld} and the reclaim of an ended
+ * another thread's. {@link #openScope}, {@link #releaseHeld} and the reclaim of an ended
  * thread's P run under {@link #stwLock}, so the set of open scopes does not change while the
  * world is stopped, and {@link #close} refuses while any scope is open (naming how many, and
- * whose), with nothing changed: a closed heap has no open scope. What this costs is stated where
+ * whose), with nothing changed: a closed heap has no open scope. A scope is made complete (its
+ * owner and its P's cache set) before it is registered, in the same hold of {@link #stwLock}:
+ * no scope registers itself from its constructor, so whoever reads {@link #open} under that lock
+ * finds every scope whole ({@link #checkScopes}). What this costs is stated where
  * it shows: statistics lag by what other threads' open scopes handed out since their last
  * refill, {@code releaseMemory} cannot take back the spans they cache (at most one per size
  * class, and up to 4 MiB of large spans), and {@code checkInvariants} refuses while another
@@ -166,7 +169,11 @@ final class Procs {
         /** The thread that opened it (final). */
         Thread owner();
 
-        /** Its P's cache (read here only once the owner has ended, or by the owner). */
+        /**
+         * Its P's cache: set before the scope is registered ({@link #openScope}) and unchanged
+         * until {@link #releaseHeld} removes it, so readable under {@link #stwLock} for any open
+         * scope (used here only by the owner, once the owner has ended, and by {@link #checkScopes}).
+         */
         MCache cache();
 
         /** Its index among the open scopes, -1 if not open: this class's, under its lock. */
@@ -379,11 +386,15 @@ final class Procs {
     // ───────────────────────────── held Ps ─────────────────────────────
 
     /**
-     * Holds a P for {@code scope} (its owner is the calling thread): a spare one if any is free,
-     * else a new one while fewer than {@link #maxHeld} exist; null if none can be held (the scope
-     * then leases per operation). Waits while the world is stopped; throws if the heap is closed.
+     * Opens a scope of the calling thread: holds a P for it (a spare one if any is free, else a
+     * new one while fewer than {@link #maxHeld} exist), makes the scope with {@code make} from
+     * that P's cache (null if none can be held: the scope then leases per operation) and, if it
+     * holds a P, registers it among the open scopes; all in one hold of {@link #stwLock}, so
+     * that every scope in {@link #open} is complete when any thread can see it (a scope is made
+     * here, never registered by its own constructor). Waits while the world is stopped; throws
+     * if the heap is closed (then {@code make} is not called).
      */
-    MCache acquireHeld(Scope scope) {
+    <S extends Scope> S openScope(java.util.function.Function<MCache, S> make) {
         stwLock.lock();
         try {
             if (closed) {
@@ -404,6 +415,19 @@ final class Procs {
                     throw new IllegalStateException("a new cache's lease was taken");
                 }
             }
+            S scope;
+            try {
+                scope = make.apply(c);
+                if (c != null && (scope.cache() != c || scope.owner() != Thread.currentThread())) {
+                    throw new IllegalStateException("scope " + scope + " was not made over its P by its thread");
+                }
+            } catch (RuntimeException | Error e) {
+                if (c != null) {
+                    c.release();
+                    spare.add(c); // back to the pool, as it was
+                }
+                throw e;
+            }
             if (c != null) {
                 if (nOpen == open.length) {
                     open = java.util.Arrays.copyOf(open, nOpen * 2);
@@ -414,7 +438,7 @@ final class Procs {
             if (CHECK) {
                 checkLocked();
             }
-            return c;
+            return scope;
         } finally {
             stwLock.unlock();
         }
@@ -496,6 +520,46 @@ final class Procs {
         }
     }
 
+    /**
+     * Checks the held Ps (under {@link #stwLock}; from any thread, at any time): every open scope
+     * is complete (its owner and its P's cache set, its index its place), holds its P's lease,
+     * and no P is both open and spare or held by two scopes; open and spare Ps are every held P
+     * made so far. Throws IllegalStateException naming what is wrong.
+     */
+    void checkScopes() {
+        stwLock.lock();
+        try {
+            java.util.Set<MCache> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (int i = 0; i < nOpen; i++) {
+                Scope h = open[i];
+                if (h == null || h.owner() == null || h.cache() == null || h.index() != i) {
+                    throw new IllegalStateException("open scope " + i + " of " + nOpen + " is not complete: " + h
+                            + (h == null ? "" : " (owner " + h.owner() + ", cache " + h.cache() + ", index " + h.index() + ")"));
+                }
+                if (!h.cache().isLeased() || !seen.add(h.cache())) {
+                    throw new IllegalStateException("open scope " + h + ": its P " + h.cache().id
+                            + (seen.contains(h.cache()) ? " is held twice" : " is not leased"));
+                }
+            }
+            for (MCache c : spare) {
+                if (!seen.add(c)) {
+                    throw new IllegalStateException("P " + c.id + " is both spare and held by an open scope");
+                }
+            }
+            if (seen.size() != heldCaches) {
+                throw new IllegalStateException(nOpen + " open and " + spare.size() + " spare held Ps, but "
+                        + heldCaches + " made");
+            }
+            for (int i = nOpen; i < open.length; i++) {
+                if (open[i] != null) {
+                    throw new IllegalStateException("a scope past the open ones, at " + i + ": " + open[i]);
+                }
+            }
+        } finally {
+            stwLock.unlock();
+        }
+    }
+
     /** Open scopes now (for tests and statistics). */
     int openScopes() {
         stwLock.lock();
@@ -527,7 +591,7 @@ final class Procs {
     }
 
     static IllegalStateException closedException() {
-        return new IllegalStateException("heap is closed: no allocation or free after close()");
+        return MHeap.closedException();
     }
 
     /**
@@ -921,8 +985,12 @@ final class Procs {
         return flushed;
     }
 
-    /** Checks the caches a stop-the-world holds, and the caller's open scopes': each cache's spans and kept large spans. */
+    /**
+     * Checks the caches a stop-the-world holds, and the caller's open scopes': each cache's spans
+     * and kept large spans; and the held Ps ({@link #checkScopes}).
+     */
     void checkInvariants() {
+        checkScopes();
         for (MCache c : stoppedCaches()) {
             c.checkInvariants();
         }

@@ -75,7 +75,11 @@ final class Scavenger {
 
     private final PageAlloc pageAlloc;
     private final OsMemory os;
-    /** Returns a run to the OS: {@code os.sysUnused} (a test may watch the calls, and what is held during them). */
+    /**
+     * Returns a run to the OS: {@code os.sysUnused}, or under huge-page advice the heap's
+     * {@link MHeap.HugeAdvice} (built before this scavenger, over the OS layer alone); a test may
+     * watch the calls, and what is held during them.
+     */
     private final PageAlloc.ScavengeSink unused;
     private final ReentrantLock lock;
     private final Condition claimsDone;

@@ -32,15 +32,25 @@
  * </pre>
  *
  * <h2>Layers (each calls only the ones below)</h2>
+ * Top first, as {@code LayersTest} ranks them and checks on the compiled classes (jdeps); classes
+ * in parentheses share their layer:
  * <pre>
- *   io.gomem.GoHeap (API) → Malloc, HeldP → UserArena → Procs, MStats → MCache → MCentral → MHeap → Scavenger
- *       → PageAlloc → io.gomem.os.OsMemory → io.gomem.bindings
+ *   io.gomem.GoHeap (API) → Malloc, HeldP → UserArena (HeapMXBeans, Metadata) → Procs → MCache
+ *       → MCentral → MHeap → Scavenger (the ports SpanSource, SpanTable) → PageAlloc (PallocBits,
+ *       PallocSum) → io.gomem.os.OsMemory → io.gomem.bindings
+ *   leaves, used by any layer above and calling none of them: MStats, MSpan, HeapEvents,
+ *       Background; below those, SizeClasses, SpinLock, Memclr
  * </pre>
  * What flows up is published through something the lower layer is given, never by calling up:
  * the flat spans table through {@link io.gomem.heap.SpanTable}, the P table through
- * {@code Procs.Table}, an arena's chunks through {@code UserArena.Source}, a heap's periodic work through {@code Background.Job}, its periodic
- * MemStats event through {@code HeapEvents.StatsSource}. Every component is wired after it is
- * built ({@link io.gomem.heap.Malloc#create}); no {@code this} escapes a constructor.
+ * {@code Procs.Table}, an arena's chunks through {@code UserArena.Source}, a heap's periodic
+ * work through {@code Background.Job}, its periodic MemStats event through
+ * {@code HeapEvents.StatsSource}. Every component is built first and wired after
+ * ({@link io.gomem.heap.Malloc#create}: the tables published, the arenas' chunks connected to
+ * their source, then the background thread and the JFR event), so no {@code this} escapes a
+ * constructor: a held P's scope is made whole before {@code Procs} registers it
+ * ({@code HeldP.open}), and the scavenger's sink under huge-page advice is built before the
+ * scavenger, over the OS layer alone ({@code MHeap.HugeAdvice}).
  *
  * <h2>Allocation</h2>
  * A request of at most 32 KiB is rounded up to one of 67 size classes ({@link

@@ -193,7 +193,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                     + ": more than the heap's largest object, " + MAX_ALLOC + " B (8 TiB)");
         }
         if (size > MAX_BUMP || align > MAX_BUMP_ALIGN) {
-            MSpan s = chunks.source.allocChunk(Math.max(size, 1), Math.max(align, SizeClasses.PAGE_SIZE));
+            MSpan s = chunks.source().allocChunk(Math.max(size, 1), Math.max(align, SizeClasses.PAGE_SIZE));
             long p = s.base + s.largeOffset;
             add(s, OWN_SPAN, OWN_SPAN);
             if (s.needZero) {
@@ -207,7 +207,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         if (stripe.take(bytes, this)) {
             return bump(size, align); // installed by take
         }
-        MSpan s = chunks.source.allocChunk(bytes, SizeClasses.PAGE_SIZE);
+        MSpan s = chunks.source().allocChunk(bytes, SizeClasses.PAGE_SIZE);
         install(s, 0, s.needZero ? bytes : 0);
         return bump(size, align);
     }
@@ -294,9 +294,9 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         for (int i = 0; i < n; i++) {
             if (s[i] != null) { // not cached: back to the heap, or faulted
                 if (ARENAFAULT) {
-                    chunks.source.faultChunk(s[i]);
+                    chunks.source().faultChunk(s[i]);
                 } else {
-                    chunks.source.freeChunk(s[i]);
+                    chunks.source().freeChunk(s[i]);
                 }
             }
         }
@@ -419,19 +419,30 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
     /**
      * The heap's arena chunks: a cache of closed arenas' chunks and the registry of open arenas,
      * striped by thread (each stripe under its own monitor) so that arenas opened and closed on
-     * different threads seldom meet. Owned by {@link HeapSegments}, one per heap.
+     * different threads seldom meet. Owned by {@link HeapSegments}, one per heap, which makes its
+     * source whole first. Guards: the fields are final; each stripe is under its own monitor, and a
+     * stripe knows no Chunks (what it drains goes back through {@link #source()}).
      */
     static final class Chunks {
-        final Source source;
+        private final Source source;
         private final Stripe[] stripes;
 
+        /** {@code source}: where chunks come from and go back to, whole before this is made ({@link HeapSegments}). */
         Chunks(Source source, int stripes) {
+            if (source == null) {
+                throw new NullPointerException("source");
+            }
             this.source = source;
             int n = Integer.highestOneBit(Math.max(1, stripes));
             this.stripes = new Stripe[n];
             for (int i = 0; i < n; i++) {
-                this.stripes[i] = new Stripe(this);
+                this.stripes[i] = new Stripe();
             }
+        }
+
+        /** Where chunks come from and go back to. */
+        Source source() {
+            return source;
         }
 
         Stripe stripe() {
@@ -509,14 +520,23 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
         /** Gives every cached chunk back to the heap (releaseMemory, the hard limit's retry). */
         void releaseCached() {
             for (Stripe s : stripes) {
-                s.drain(true);
+                freeAll(s.drain(true));
             }
         }
 
         /** The background thread's period: chunks of stripes no arena took from since the last period go back to the heap. */
         void trim() {
             for (Stripe s : stripes) {
-                s.drain(false);
+                freeAll(s.drain(false));
+            }
+        }
+
+        private void freeAll(java.util.List<MSpan> out) {
+            if (!out.isEmpty()) {
+                Source to = source();
+                for (MSpan s : out) {
+                    to.freeChunk(s);
+                }
             }
         }
 
@@ -538,7 +558,6 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
 
         /** One stripe: its open arenas and cached chunks; every field under its monitor. */
         static final class Stripe {
-            private final Chunks owner;
             private UserArena open;
             private boolean closing;
             private final MSpan[][] cached = new MSpan[CHUNK_CLASSES][];
@@ -549,10 +568,6 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
             private long faultedBytes;
             /** Whether an arena took a chunk since the last {@link #drain}. */
             private boolean used;
-
-            Stripe(Chunks owner) {
-                this.owner = owner;
-            }
 
             /** Registers a new arena and, if one is cached, installs a first chunk in it (one monitor for both). */
             synchronized boolean opened(UserArena a) {
@@ -645,13 +660,16 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                 }
             }
 
-            /** Gives the cached chunks back to the heap: all of them, or (at a period's end) those of an unused stripe. */
-            void drain(boolean all) {
+            /**
+             * Takes the cached chunks out, for the caller to give back to the heap (outside this
+             * monitor): all of them, or (at a period's end) those of an unused stripe.
+             */
+            java.util.List<MSpan> drain(boolean all) {
                 java.util.List<MSpan> out = new java.util.ArrayList<>();
                 synchronized (this) {
                     if (!all && used) {
                         used = false;
-                        return;
+                        return out;
                     }
                     for (int k = 0; k < CHUNK_CLASSES; k++) {
                         for (int i = 0; i < count[k]; i++) {
@@ -662,9 +680,7 @@ public abstract sealed class UserArena implements Arena permits UserArena.Confin
                     }
                     cachedBytes = 0;
                 }
-                for (MSpan s : out) {
-                    owner.source.freeChunk(s);
-                }
+                return out;
             }
         }
     }

@@ -380,4 +380,60 @@ class HeldPTest {
             m.checkInvariants();
         }
     }
+
+    /**
+     * Issue 12: the scope's constructor registered it among the open ones, then set its P; a
+     * thread reading the open scopes (under Procs' lock) could find one with no P. Threads open
+     * and close scopes in a loop (more than maxLocals, so some hold none) while another checks
+     * every open scope is whole, stops the world and runs forEachP.
+     */
+    @Test
+    void everyOpenScopeIsWholeWhileOthersOpenAndCloseAndTheWorldStops() throws Exception {
+        try (Malloc m = heap(2, 2)) {
+            Background.unregister(m);
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            long[] checks = new long[1];
+            Thread checker = TestThreads.platform(() -> {
+                try {
+                    for (long k = 0; !stop.get(); k++) {
+                        m.procs.checkScopes();
+                        if ((k & 15) == 0) {
+                            m.procs.stopTheWorld(m.procs::checkScopes);
+                            m.procs.forEachP((k & 16) == 0, c -> { });
+                        }
+                        checks[0]++;
+                    }
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                }
+            });
+            List<Thread> openers = new ArrayList<>();
+            for (int t = 0; t < 3; t++) {
+                openers.add(TestThreads.platform(() -> {
+                    try {
+                        for (int i = 0; i < 20_000 && failure.get() == null; i++) {
+                            try (GoHeap.Local l = m.local()) {
+                                l.free(l.allocate(16 + (i % 64) * 8));
+                            }
+                        }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }));
+            }
+            for (Thread t : openers) {
+                t.join();
+            }
+            stop.set(true);
+            checker.join();
+            if (failure.get() != null) {
+                throw new AssertionError("a scope was seen half made, or an operation failed", failure.get());
+            }
+            assertTrue(checks[0] > 0);
+            assertEquals(0, m.openScopes());
+            assertEquals(2, m.procs.heldCaches(), "maxLocals Ps held at most, then reused");
+            m.checkInvariants();
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package io.gomem.heap;
 
+import io.gomem.TestThreads;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -268,7 +269,7 @@ class MCentralTest {
     /** Runs {@code r} on a daemon thread (one stuck on a lock fails the test, not the JVM); the future completes with its result. */
     static <T> CompletableFuture<T> async(Supplier<T> r) {
         CompletableFuture<T> f = new CompletableFuture<>();
-        Thread.ofPlatform().daemon().start(() -> {
+        TestThreads.daemon("test", () -> {
             try {
                 f.complete(r.get());
             } catch (Throwable e) {

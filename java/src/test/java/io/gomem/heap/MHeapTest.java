@@ -737,7 +737,7 @@ class MHeapTest {
             MSpan s = heap.allocLarge(100_000, 1); // six free pages go to the OS first
             List<OsCallWatch.Call> released = w.named("sysUnused");
             assertEquals(1, released.size(), "one run: " + w.calls);
-            assertEquals(List.of(), released.getFirst().held(), "the heap lock is dropped for " + released.getFirst().line());
+            assertEquals(List.of(), released.get(0).held(), "the heap lock is dropped for " + released.get(0).line());
             heap.freeSpan(s);
         }
         heap.checkInvariants();

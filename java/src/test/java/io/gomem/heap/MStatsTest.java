@@ -292,7 +292,7 @@ class MStatsTest {
         assertTrue(c.tryLease());
         try {
             MStats.countSweep(c.shard, 4, 2, 1, 32); // the lease holder, in a section: fine
-            Thread other = Thread.ofPlatform().start(() ->
+            Thread other = TestThreads.platform(() ->
                     assertThrows(IllegalStateException.class, c.shard::begin, "another thread, while this one holds the lease"));
             other.join();
         } finally {

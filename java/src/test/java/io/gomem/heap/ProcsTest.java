@@ -90,10 +90,14 @@ class ProcsTest {
     void theIdleFlushKeepsABusyOwnerAndForgetsAQuietOrEndedOne() throws Exception {
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicBoolean pause = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean paused = new java.util.concurrent.atomic.AtomicBoolean();
         Thread a = TestThreads.platform(() -> {
             while (!stop.get()) {
                 if (!pause.get()) {
                     core.free(core.allocate(64)); // sweeps its span in place every 128 pairs
+                } else {
+                    paused.set(true); // no operation in flight until pause is cleared
+                    Thread.onSpinWait();
                 }
             }
         });
@@ -107,7 +111,9 @@ class ProcsTest {
         assertSame(c, ownedBy(a), "busy (sweeping in place): it keeps its cache");
 
         pause.set(true);
-        Thread.sleep(20);
+        while (!paused.get()) { // its last operation has ended (a sleep here failed under load:
+            Thread.sleep(1);    // the flush skipped the cache while a descheduled operation held it)
+        }
         core.procs.flushIdleCaches(); // notes the counts (the background thread may have done it)
         core.procs.flushIdleCaches(); // nothing since: quiet
         assertEquals(0, c.owner, "quiet, although alive: the cache is anyone's");

@@ -538,7 +538,7 @@ class ScavengerAloneTest {
         sink.proceed = new CountDownLatch(1);
         sink.entered = in;
         CompletableFuture<Void> first = new CompletableFuture<>();
-        Thread.ofPlatform().daemon().name("room-1").start(() -> {
+        TestThreads.daemon("room-1", () -> {
             try {
                 locked(() -> s.makeRoom(8 * PAGE)); // 60 pages to release: blocks in the sink
                 first.complete(null);
@@ -721,5 +721,34 @@ class ScavengerAloneTest {
         }
         assertEquals(1, sink.calls.size(), "nothing more was released");
         assertEquals(ready, readyBytes());
+    }
+
+    /**
+     * Issue 12: under huge-page advice the heap handed its scavenger a lambda over itself while
+     * it was being built. It now builds the advice ({@link MHeap.HugeAdvice}) over the OS layer
+     * alone, first, and hands that: here it serves a scavenger with no heap at all. The run
+     * released goes back to the OS and its chunk is marked sparse, once; a chunk made dense is
+     * unmarked.
+     */
+    @Test
+    void theHugePageAdviceIsASinkOfItsOwnThatNeedsNoHeap() {
+        map(2);
+        layout("U".repeat(CHUNK_PAGES - BATCH) + "F".repeat(BATCH)); // chunk 0 ends in a free run; chunk 1 is fresh
+        MHeap.HugeAdvice advice = new MHeap.HugeAdvice(os);
+        Scavenger s = new Scavenger(new Scavenger.Config(Long.MAX_VALUE, Long.MAX_VALUE, 10, 1), pa, os, lock, advice);
+        assertEquals(BATCH * PAGE, s.releaseAll());
+        assertTrue(os.isState(page(CHUNK_PAGES - BATCH), BATCH * PAGE, MemState.PREPARED), "the run went back to the OS");
+        assertTrue(os.isState(base, (CHUNK_PAGES - BATCH) * PAGE, MemState.READY), "and nothing else");
+        assertTrue(advice.isSparse(base));
+        assertFalse(advice.isSparse(base + CHUNK), "nothing released from the fresh chunk");
+        assertEquals(1, advice.sparseChunks());
+        advice.markSparse(base + CHUNK - PAGE, 2 * PAGE); // a range over both chunks
+        assertTrue(advice.isSparse(base + CHUNK));
+        assertEquals(2, advice.sparseChunks(), "each chunk marked once");
+        advice.dense(base);
+        assertFalse(advice.isSparse(base));
+        advice.dense(base); // not sparse: nothing to do
+        assertEquals(1, advice.sparseChunks());
+        locked(pa::checkInvariants);
     }
 }

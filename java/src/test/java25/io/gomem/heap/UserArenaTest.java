@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -331,5 +332,81 @@ class UserArenaTest {
             }
         }
         stats(); // the arenas closed cleanly
+    }
+
+    /** A source that records what it hands out and takes back, over the heap's own. */
+    static final class Recording implements UserArena.Source {
+        final Malloc to;
+        final List<MSpan> allocated = new ArrayList<>();
+        final List<MSpan> freed = new ArrayList<>();
+
+        Recording(Malloc to) {
+            this.to = to;
+        }
+
+        @Override
+        public MSpan allocChunk(long bytes, long align) {
+            MSpan s = to.allocChunk(bytes, align);
+            allocated.add(s);
+            return s;
+        }
+
+        @Override
+        public void freeChunk(MSpan s) {
+            freed.add(s);
+            to.freeChunk(s);
+        }
+
+        @Override
+        public void faultChunk(MSpan s) {
+            to.faultChunk(s);
+        }
+    }
+
+    /**
+     * Issue 12: the heap built its Chunks handing them itself, half built, as their source. Now
+     * Chunks take a whole source when made (HeapSegments makes one over the heap, which is whole
+     * by then), and refuse none.
+     */
+    @Test
+    void chunksAreMadeWithAWholeSource() {
+        assertThrows(NullPointerException.class, () -> new UserArena.Chunks(null, 2));
+        Recording r = new Recording(m);
+        UserArena.Chunks c = new UserArena.Chunks(r, 2);
+        assertSame(r, c.source());
+        try (Arena a = c.open(false)) {
+            a.allocate(100);
+        }
+        assertEquals(1, r.allocated.size(), "the first chunk came from the source");
+    }
+
+    /**
+     * Issue 12: a stripe was built with the Chunks building it, half built. A stripe now knows no
+     * Chunks: what it drains goes back through the Chunks' source, on the idle trim and on
+     * releaseCached.
+     */
+    @Test
+    void cachedChunksGoBackThroughTheChunksSource() {
+        Recording r = new Recording(m);
+        UserArena.Chunks c = new UserArena.Chunks(r, 1);
+        try (Arena a = c.open(false)) {
+            a.allocate(100);
+        }
+        assertEquals(1, r.allocated.size());
+        assertEquals(List.of(), r.freed, "a closed arena's chunk is cached");
+        assertEquals(64 * K, c.figures()[2]);
+        c.trim(); // the stripe was used in this period: kept
+        assertEquals(List.of(), r.freed);
+        c.trim(); // a whole period unused: back through the source
+        assertEquals(r.allocated, r.freed);
+        assertEquals(0, c.figures()[2]);
+        try (Arena a = c.open(true)) {
+            a.allocate(100);
+        }
+        assertEquals(2, r.allocated.size());
+        c.releaseCached();
+        assertEquals(r.allocated, r.freed);
+        assertEquals(0, c.figures()[2]);
+        m.checkInvariants();
     }
 }
