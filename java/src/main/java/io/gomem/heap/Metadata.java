@@ -228,6 +228,7 @@ final class Metadata {
      */
     static long centralBytes() {
         return instanceBytes(MCentral.class) + instanceBytes(SpinLock.class) + instanceBytes(SYNC)
+                + instanceBytes(java.util.concurrent.locks.AbstractQueuedSynchronizer.ConditionObject.class) // sweepAll's wait
                 + instanceBytes(java.util.ArrayDeque.class) + arrayBytes(Object.class, 16 + 1);
     }
 

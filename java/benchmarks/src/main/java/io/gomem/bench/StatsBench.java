@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  * back to back; group {@code alone} is the same 4 threads without it. Sample time, so that the
  * allocating threads' tail (p99.9, p99.99, max) shows any pause a snapshot causes. On this
  * 2-core machine the 5 threads share 2 cores: a thread's time includes time descheduled, in both
- * groups alike.
+ * groups alike. Group {@code withStats1} is one allocating thread and the reader, two threads
+ * on two cores, so that neither is descheduled for the other: the snapshot's own cost.
  */
 @State(Scope.Group)
 @BenchmarkMode(Mode.SampleTime)
@@ -58,6 +59,22 @@ public class StatsBench {
     @Group("withStats")
     @GroupThreads(1)
     public MemStats memStats() {
+        return heap.memStats();
+    }
+
+    @Benchmark
+    @Group("withStats1")
+    @GroupThreads(1)
+    public long allocFree1() {
+        long p = heap.allocate(16);
+        heap.free(p);
+        return p;
+    }
+
+    @Benchmark
+    @Group("withStats1")
+    @GroupThreads(1)
+    public MemStats memStats1() {
         return heap.memStats();
     }
 
