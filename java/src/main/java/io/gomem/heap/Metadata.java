@@ -222,9 +222,10 @@ final class Metadata {
     /**
      * Java-heap bytes of a span class's {@link MCentral} with no partial span beyond the sixteen an
      * empty {@link java.util.ArrayDeque} holds: the object, its lock (a {@link SpinLock} and its
-     * AQS sync object, no waiter queued) and its partial-span deque with its 17-slot array (JDK
-     * 9 and later). The deque's array grows with the partial spans, by a reference each (not
-     * counted here: the array is private to java.base). Not the spans.
+     * AQS sync object, no waiter queued), the condition {@code sweepAll} waits on, and its
+     * partial-span deque with its 17-slot array (JDK 9 and later). The deque's array grows with
+     * the partial spans, by a reference each (not counted here: the array is private to
+     * java.base). Not the spans.
      */
     static long centralBytes() {
         return instanceBytes(MCentral.class) + instanceBytes(SpinLock.class) + instanceBytes(SYNC)
