@@ -313,6 +313,7 @@ class ProcsAloneTest {
 
     @Test
     void aVirtualThreadNeverAddsAP() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(TestThreads.virtualThreadsExist(), "virtual threads: JDK 21+");
         procs(1, 4, 0);
         MCache only = procs.caches()[0];
         assertTrue(only.tryLease());
