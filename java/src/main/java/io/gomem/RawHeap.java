@@ -271,7 +271,6 @@ public sealed interface RawHeap extends AutoCloseable permits GoHeap {
     /** The bytes usable at {@code address}, an object this heap returned (at least what was asked). */
     long usableSize(long address);
 
-
     /**
      * A statistics snapshot with Go's MemStats fields (see {@link MemStats} for the invariants
      * every snapshot keeps). Does not stop the world or sweep: the heap's counters are kept the
@@ -318,7 +317,8 @@ public sealed interface RawHeap extends AutoCloseable permits GoHeap {
      * Returns every byte to the OS; every later call fails with IllegalStateException, and every
      * segment of the heap and of its arenas is dead. Idempotent. Refused (IllegalStateException,
      * nothing changed) while {@link #local()} scopes are open, or a confined arena of a live thread
-     * (JDK 25: {@code GoHeap.ofConfined()}; only its thread may close it); open shared arenas are closed here.
+     * (JDK 25: {@code GoHeap.ofConfined()}; only its thread may close it); open shared arenas are
+     * closed here.
      */
     @Override
     void close();
