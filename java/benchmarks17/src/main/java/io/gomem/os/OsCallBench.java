@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  * One OS call through each backend ({@code backend}: {@code jni}, or {@code panama} on JDK 25), on
  * one JVM: {@code madvise(MADV_DONTNEED)} of one page that is resident (written just before, so
  * the kernel has a page to drop each time: the write's page fault is in the figure, the same for
- * both backends), {@code madvise} of one page already released (the call alone), and
+ * both backends), {@code madvise} of one page already released (the call alone), {@code madvise}
+ * of zero bytes (the kernel returns at once: the crossing itself), and
  * {@code mincore} of 1 MiB (256 pages, the vector copied into a Java array). In package
  * {@code io.gomem.os} to reach the backends, which are not API.
  */
@@ -71,6 +72,12 @@ public class OsCallBench {
     @Benchmark
     public int madviseReleasedPage() {
         return b.madvise(region + page, page, Syscalls.MADV_DONTNEED);
+    }
+
+    /** madvise of zero bytes: the kernel returns at once, so this is the way in and out (downcall or JNI, syscall entry). */
+    @Benchmark
+    public int madviseZeroBytes() {
+        return b.madvise(region, 0, Syscalls.MADV_DONTNEED);
     }
 
     @Benchmark
