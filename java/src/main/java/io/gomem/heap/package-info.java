@@ -35,9 +35,9 @@
  * Top first, as {@code LayersTest} ranks them and checks on the compiled classes (jdeps); classes
  * in parentheses share their layer:
  * <pre>
- *   io.gomem.GoHeap (API) → Malloc, HeldP → UserArena (HeapMXBeans, Metadata) → Procs → MCache
- *       → MCentral → MHeap → Scavenger (the ports SpanSource, SpanTable) → PageAlloc (PallocBits,
- *       PallocSum) → io.gomem.os.OsMemory → io.gomem.bindings
+ *   io.gomem.GoHeap (API) → HeapSegments (JDK 25 part) → Malloc, HeldP → UserArena (HeapMXBeans,
+ *       Metadata) → Procs → MCache → MCentral → MHeap → Scavenger (the ports SpanSource,
+ *       SpanTable) → PageAlloc (PallocBits, PallocSum) → io.gomem.os.OsMemory → io.gomem.bindings
  *   leaves, used by any layer above and calling none of them: MStats, MSpan, HeapEvents,
  *       Background; below those, SizeClasses, SpinLock, Memclr
  * </pre>
@@ -46,11 +46,17 @@
  * {@code Procs.Table}, an arena's chunks through {@code UserArena.Source}, a heap's periodic
  * work through {@code Background.Job}, its periodic MemStats event through
  * {@code HeapEvents.StatsSource}. Every component is built first and wired after
- * ({@link io.gomem.heap.Malloc#create}: the tables published, the arenas' chunks connected to
- * their source, then the background thread and the JFR event), so no {@code this} escapes a
- * constructor: a held P's scope is made whole before {@code Procs} registers it
+ * ({@link io.gomem.heap.Malloc#create}: the tables published, then the background thread and the
+ * JFR event; the arenas' chunks are made by {@code HeapSegments} with a source that is whole),
+ * so no {@code this} escapes a constructor: a held P's scope is made whole before {@code Procs} registers it
  * ({@code HeldP.open}), and the scavenger's sink under huge-page advice is built before the
  * scavenger, over the OS layer alone ({@code MHeap.HugeAdvice}).
+ *
+ * <h2>The two parts of the jar</h2>
+ * Everything here but {@code UserArena} and {@code HeapSegments} is in the jar's JDK 17 base and
+ * runs on every JDK; those two are in its JDK 25 part ({@code src/main/java25}), with the
+ * segment and arena API, and attach to a heap at their first use ({@code Malloc.views}). The
+ * heap's hot paths are the base's class files on JDK 25 too.
  *
  * <h2>Allocation</h2>
  * A request of at most 32 KiB is rounded up to one of 67 size classes ({@link
