@@ -88,6 +88,46 @@ class GoHeapSegmentApiTest {
         heap.checkInvariants();
     }
 
+    /**
+     * The segments' state attaches to a heap at its first use ({@code Malloc.views}) under the
+     * lock close holds throughout: a first segment or arena racing close either fails with
+     * IllegalStateException or gets a scope that close then closes, never a live scope over
+     * unmapped memory. 300 rounds of a first use on one thread against close on another.
+     */
+    @Test
+    void aFirstSegmentRacingCloseNeverOutlivesTheHeap() throws Exception {
+        for (int round = 0; round < 300; round++) {
+            GoHeap h = GoHeap.builder().procs(1).build();
+            long p = h.allocate(64);
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicReference<Object> got = new java.util.concurrent.atomic.AtomicReference<>();
+            boolean arena = round % 2 == 1;
+            Thread user = TestThreads.platform(() -> {
+                try {
+                    go.await();
+                    got.set(arena ? h.ofShared() : h.segment(p));
+                } catch (IllegalStateException e) {
+                    got.set(e);
+                } catch (Throwable t) {
+                    got.set(new AssertionError("unexpected", t));
+                }
+            });
+            go.countDown();
+            h.close();
+            user.join();
+            Object r = got.get();
+            if (r instanceof IllegalStateException e) {
+                assertTrue(e.getMessage().contains("closed"), e.getMessage());
+            } else if (r instanceof MemorySegment s) {
+                assertTrue(!s.scope().isAlive(), "round " + round + ": a heap segment outlived its heap's close");
+            } else if (r instanceof java.lang.foreign.Arena a) {
+                assertTrue(!a.scope().isAlive(), "round " + round + ": an arena outlived its heap's close");
+            } else {
+                throw new AssertionError("round " + round + ": " + r, r instanceof Throwable t ? t : null);
+            }
+        }
+    }
+
     @Test
     void segmentsFailClearlyAfterClose() {
         GoHeap.Segments seg = heap.segments();
