@@ -408,7 +408,7 @@ final class MStats {
 
     /**
      * A MemStats from one snapshot; {@code memoryLimit} is the soft limit in force, {@code arenas}
-     * the arenas' figures ({@link UserArena.Chunks#figures}: read beside the snapshot, not in it).
+     * the arenas' figures ({@link Malloc.Views#arenaFigures}: read beside the snapshot, not in it).
      */
     static MemStats memStats(Counters k, MetaBytes meta, long memoryLimit, long[] arenas) {
         long[] c = k.counts();

@@ -174,9 +174,9 @@ public final class Malloc implements GoHeap, SpanTable, Procs.Table, Background.
     }
 
     /**
-     * A heap over {@code os}: built, then wired (the tables published into its fields, the
-     * arenas' chunks connected to it as their source), then registered with the background
-     * thread and the periodic JFR event. The constructor hands {@code this} to nobody.
+     * A heap over {@code os}: built, then wired (the tables published into its fields), then
+     * registered with the background thread and the periodic JFR event (the JDK 25 part's
+     * segments and arenas attach later, at their first use: {@link #views}). The constructor hands {@code this} to nobody.
      */
     public static Malloc create(OsMemory os, Config config) {
         Malloc m = new Malloc(os, config);

@@ -72,7 +72,8 @@ public final class OsMemory {
     /**
      * How this JVM's OS layer calls the kernel: {@code "panama"} (java.lang.foreign through the
      * jextract bindings) or {@code "jni"} (gomem's own C library), as {@code gomem.backend} chose
-     * ({@code auto}: Panama from JDK 22, JNI below). Both make the same calls with the same errno.
+     * ({@code auto}: Panama from JDK 25, the jar's part that has it; JNI below). Both make the
+     * same calls with the same errno.
      */
     public static String backend() {
         return Syscalls.BACKEND.name();

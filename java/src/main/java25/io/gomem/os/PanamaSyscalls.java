@@ -14,7 +14,7 @@ import java.lang.invoke.VarHandle;
 import java.lang.reflect.Method;
 
 /**
- * The Panama backend ({@code gomem.backend=panama}, the default from JDK 22): downcalls through
+ * The Panama backend ({@code gomem.backend=panama}, the default from JDK 25): downcalls through
  * the jextract bindings ({@link LinuxSys}, never edited by hand), each re-linked with
  * {@code Linker.Option.captureCallState("errno")} so that a failure carries the errno the kernel
  * set, captured by the JDK right after the call.
